@@ -1,0 +1,53 @@
+# bulkauth developer commands. `make demo` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck check bench bench-full clean system-deps
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf);
+# installed only when missing and when we may (root with apt-get).
+system-deps:
+	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsd dnsperf) >/dev/null \
+	      || echo "warning: could not install nsd/dnsperf; tests that need NSD will say so"; \
+	    systemctl disable --now nsd >/dev/null 2>&1 || service nsd stop >/dev/null 2>&1 || true; \
+	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
+	fi
+
+demo: install
+	$(BIN)/bulkauth domains data/domains.txt --zones data/zones --no-progress -o demo.ndjson
+	@echo "--- one line per domain (state of spf / dmarc / mx):"
+	@$(BIN)/python -c "import json,sys; [print(f\"{r.get('domain', r['input'])[:32]:34}\", r['status'] if r['status']!='ok' else ' '.join(f'{s}={r[s][\"state\"]:13}' for s in ('spf','dmarc','mx'))) for r in map(json.loads, open('demo.ndjson'))]"
+	@echo "--- full records: demo.ndjson (try: jq . demo.ndjson | less)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check bulkauth tests bench data
+	$(BIN)/ruff format --check bulkauth tests bench data
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: install
+	$(BIN)/python -m bench.run --quick
+
+bench-full: install
+	$(BIN)/python -m bench.run --full
+
+clean:
+	rm -rf $(VENV) demo.ndjson .pytest_cache .mypy_cache .ruff_cache bench/work

@@ -1,0 +1,3 @@
+from bulkauth.cli import main
+
+main()

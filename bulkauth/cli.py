@@ -1,0 +1,151 @@
+"""The command line: parse options into a RunConfig and run the pipeline on uvloop. Thin."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio
+import typer
+
+from bulkauth import __version__
+from bulkauth.dns.resolver import ResolverConfig
+from bulkauth.pipeline.config import RunConfig
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Verify email authentication (SPF, DKIM, DMARC) in bulk. Results are NDJSON on stdout.",
+    pretty_exceptions_enable=False,
+)
+
+Nameserver = Annotated[
+    list[str] | None,
+    typer.Option("--nameserver", "-n", help="DNS server HOST[:PORT] to ask (repeatable); default: the system resolvers."),
+]
+Zones = Annotated[
+    str | None,
+    typer.Option("--zones", help="Answer from RFC 1035 zone files (a file or a directory) instead of live DNS."),
+]
+Backend = Annotated[
+    str, typer.Option("--backend", help="Live DNS client: auto, aiodns or udp.")
+]
+Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="DNS queries in flight at once.")]
+Qps = Annotated[float, typer.Option("--qps", min=0, help="Queries per second limit (0 = none).")]
+Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds to wait for one DNS answer.")]
+Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed DNS query.")]
+Output = Annotated[str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into --output.")]
+ShowProgress = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: when stderr is a terminal)."),
+]
+
+
+def _config(
+    nameserver: list[str] | None,
+    zones: str | None,
+    backend: str,
+    concurrency: int,
+    qps: float,
+    timeout: float,
+    retries: int,
+    output: str | None,
+    resume: bool,
+    progress: bool | None,
+) -> RunConfig:
+    if resume and not output:
+        raise typer.BadParameter("--resume needs --output FILE (the file to continue)", param_hint="--resume")
+    if zones and nameserver:
+        raise typer.BadParameter("give either --zones or --nameserver, not both", param_hint="--zones")
+    if backend not in ("auto", "aiodns", "udp"):
+        raise typer.BadParameter("choose auto, aiodns or udp", param_hint="--backend")
+    return RunConfig(
+        nameservers=list(nameserver or []),
+        zones=zones,
+        backend=backend,
+        resolver=ResolverConfig(timeout=timeout, retries=retries, concurrency=concurrency, qps=qps),
+        output=output,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def _run(main: Callable[[], Awaitable[T]]) -> T:
+    return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"bulkauth: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def domains(
+    files: Annotated[list[str] | None, typer.Argument(help="Domain lists, one per line; '-' or none = stdin.")] = None,
+    nameserver: Nameserver = None,
+    zones: Zones = None,
+    backend: Backend = "auto",
+    concurrency: Concurrency = 500,
+    qps: Qps = 0.0,
+    timeout: Timeout = 3.0,
+    retries: Retries = 2,
+    output: Output = None,
+    resume: Resume = False,
+    progress: ShowProgress = None,
+    dmarc_discovery: Annotated[
+        str, typer.Option("--dmarc-discovery", help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).")
+    ] = "psl",
+) -> None:
+    """Audit each domain's SPF, DMARC and MX records: one bulkauth.domain/1 NDJSON line per input line."""
+    from bulkauth.dns.zonefile import ZoneLoadError
+    from bulkauth.pipeline.domains import run_domains
+    from bulkauth.pipeline.sinks import ResumeMismatch
+
+    config = _config(nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress)
+    if dmarc_discovery not in ("psl", "tree"):
+        raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
+    config.dmarc_discovery = dmarc_discovery
+    try:
+        outcome, _ = _run(lambda: run_domains(files or ["-"], config))
+    except (ZoneLoadError, ResumeMismatch, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise _fail(str(exc)) from None
+    if outcome.stopped_by is not None:
+        raise typer.Exit(128 + outcome.stopped_by)
+
+
+@app.command()
+def schema(
+    kind: Annotated[str, typer.Argument(help="Which record: domains (messages comes with archive verification).")],
+) -> None:
+    """Print the JSON Schema of a record type."""
+    import orjson
+
+    from bulkauth.schema import SCHEMAS
+
+    if kind not in SCHEMAS:
+        raise _fail(f"no schema named {kind!r}; choose one of: {', '.join(SCHEMAS)}")
+    sys.stdout.buffer.write(orjson.dumps(SCHEMAS[kind], option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bulkauth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> Any:
+    # a closed stdout (`| head`) ends the run quietly instead of with a traceback
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return app(args=argv)

@@ -1,0 +1,37 @@
+"""The one seam between bulkauth and a DNS source.
+
+A backend answers a single question once: no cache, no retries, no timeout of its own beyond
+what its transport needs. Everything else lives in the Resolver above it, so every backend gets
+it for free. A backend never raises for DNS or network failures: it maps them to an Rcode here,
+at the boundary, so checks only ever see values.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bulkauth.core.model import Answer, Query
+
+
+class Backend(Protocol):
+    #: short name shown in summaries ("zones", "aiodns", "udp")
+    name: str
+
+    async def query(self, q: Query) -> Answer:
+        """Answer one question. Must not raise for DNS or network failures."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """Parse ``HOST[:PORT]``, ``[v6]:PORT`` or a bare IPv6 address."""
+    spec = spec.strip()
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if spec.count(":") == 1:
+        host, port_s = spec.split(":")
+        return host, int(port_s)
+    return spec, default_port

@@ -1,0 +1,60 @@
+"""A bounded TTL cache of Answers, positive and negative (RFC 2308)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from bulkauth.core.model import Answer, Query
+
+
+class AnswerCache:
+    """LRU-bounded map of Query -> Answer that expires entries by their TTL.
+
+    Only authoritative outcomes (records, NODATA, NXDOMAIN) are cached; failures such as
+    SERVFAIL or TIMEOUT are retried rather than remembered. ``max_ttl`` caps what a hostile
+    zone can pin in memory; ``min_ttl`` keeps zero-TTL answers for the run's own reuse
+    (thousands of domains asking for the same provider record within a second).
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 200_000,
+        min_ttl: int = 0,
+        max_ttl: int = 86_400,
+        negative_max_ttl: int = 3_600,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._entries: OrderedDict[Query, tuple[float, Answer]] = OrderedDict()
+        self.max_entries = max_entries
+        self.min_ttl = min_ttl
+        self.max_ttl = max_ttl
+        self.negative_max_ttl = negative_max_ttl
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, q: Query) -> Answer | None:
+        hit = self._entries.get(q)
+        if hit is None:
+            return None
+        expires, answer = hit
+        if self._clock() >= expires:
+            del self._entries[q]
+            return None
+        self._entries.move_to_end(q)
+        return answer
+
+    def put(self, q: Query, answer: Answer) -> None:
+        if self.max_entries <= 0 or not answer.ok:
+            return
+        cap = self.max_ttl if answer.records else self.negative_max_ttl
+        ttl = min(max(answer.ttl, self.min_ttl), cap)
+        if ttl <= 0:
+            return
+        self._entries[q] = (self._clock() + ttl, answer)
+        self._entries.move_to_end(q)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

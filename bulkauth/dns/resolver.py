@@ -1,0 +1,155 @@
+"""The run-wide resolver: one object, shared by every check, over one backend.
+
+Order of work for each question: normalise the name -> cache -> join an identical query already
+in flight (single-flight) -> wait for the qps limit and an in-flight slot -> ask the backend
+under a timeout -> retry failures with backoff -> cache the outcome. CNAMEs that the backend
+could not follow (an authoritative server only follows them inside its own zone) are chased
+here, with a hop limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+import anyio
+
+from bulkauth.core.model import Answer, Counters, Query, Rcode, RType
+from bulkauth.core.names import NameError_, normalize_query_name
+from bulkauth.core.step import Step
+from bulkauth.dns.backend import Backend
+from bulkauth.dns.cache import AnswerCache
+from bulkauth.dns.limits import InFlight, RateLimiter
+
+T = TypeVar("T")
+
+#: failures worth asking again; NXDOMAIN/NOERROR are answers, FORMERR/BADNAME will not change
+RETRYABLE = frozenset({Rcode.TIMEOUT, Rcode.SERVFAIL, Rcode.REFUSED, Rcode.ERROR})
+
+
+@dataclass(slots=True)
+class ResolverConfig:
+    timeout: float = 3.0
+    retries: int = 2
+    concurrency: int = 500
+    qps: float = 0.0
+    cache_entries: int = 200_000
+    max_cnames: int = 8
+    backoff: float = 0.05
+    #: total retries the whole run may spend, so a dead resolver cannot stretch a run to days
+    retry_budget: int = 100_000
+
+
+class Resolver:
+    def __init__(self, backend: Backend, config: ResolverConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or ResolverConfig()
+        self.cache = AnswerCache(max_entries=self.config.cache_entries)
+        self.counters = Counters()
+        self._rate = RateLimiter(self.config.qps)
+        self._inflight = InFlight(self.config.concurrency)
+        self._flights: dict[Query, asyncio.Future[Answer]] = {}
+        self._retries_left = self.config.retry_budget
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    async def resolve(self, q: Query) -> Answer:
+        """Answer a question, following CNAMEs; never raises for DNS failures."""
+        try:
+            name = normalize_query_name(q.name)
+        except NameError_ as exc:
+            return Answer(Rcode.BADNAME, detail=str(exc))
+        answer = await self._lookup(Query(name, q.rtype))
+        if q.rtype is RType.CNAME or answer.records or not answer.cnames:
+            return answer
+        return await self._chase(name, q.rtype, answer)
+
+    async def resolve_many(self, queries: Sequence[Query]) -> tuple[Answer, ...]:
+        if len(queries) == 1:
+            return (await self.resolve(queries[0]),)
+        return tuple(await asyncio.gather(*(self.resolve(q) for q in queries)))
+
+    async def _chase(self, name: str, rtype: RType, answer: Answer) -> Answer:
+        chain = list(answer.cnames)
+        ttl = answer.ttl
+        seen = {name}
+        while answer.rcode is Rcode.NOERROR and not answer.records and answer.cnames:
+            target = answer.cnames[-1]
+            if target in seen or len(chain) > self.config.max_cnames:
+                return Answer(
+                    Rcode.ERROR,
+                    cnames=tuple(chain),
+                    detail=f"CNAME chain from {name} loops or exceeds {self.config.max_cnames} hops",
+                )
+            seen.add(target)
+            answer = await self._lookup(Query(target, rtype))
+            chain.extend(answer.cnames)
+            ttl = min(ttl, answer.ttl)
+        return replace(answer, cnames=tuple(chain), ttl=ttl)
+
+    async def _lookup(self, q: Query) -> Answer:
+        cached = self.cache.get(q)
+        if cached is not None:
+            self.counters.cache_hits += 1
+            return cached
+        flight = self._flights.get(q)
+        if flight is not None:
+            self.counters.joined += 1
+            return await asyncio.shield(flight)
+        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._flights[q] = fut
+        try:
+            answer = await self._ask(q)
+            self.cache.put(q, answer)
+            fut.set_result(answer)
+            return answer
+        except BaseException as exc:
+            # the asker was cancelled: joiners must not hang, they see a clean failure
+            fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
+            raise
+        finally:
+            del self._flights[q]
+
+    async def _ask(self, q: Query) -> Answer:
+        attempt = 0
+        while True:
+            answer = await self._once(q)
+            if answer.rcode not in RETRYABLE or attempt >= self.config.retries:
+                break
+            if self._retries_left <= 0:
+                answer = replace(answer, detail=(answer.detail + "; retry budget exhausted").lstrip("; "))
+                break
+            self._retries_left -= 1
+            attempt += 1
+            self.counters.retries += 1
+            delay = self.config.backoff * (2 ** (attempt - 1))
+            await anyio.sleep(delay * (0.5 + random.random()))
+        c = self.counters
+        c.by_rcode[answer.rcode.value] = c.by_rcode.get(answer.rcode.value, 0) + 1
+        if answer.failed:
+            c.failures += 1
+        return answer
+
+    async def _once(self, q: Query) -> Answer:
+        await self._rate.acquire()
+        async with self._inflight:
+            self.counters.queries += 1
+            with anyio.move_on_after(self.config.timeout):
+                return await self.backend.query(q)
+        self.counters.timeouts += 1
+        return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
+
+
+async def drive(step: Step[T], resolver: Resolver) -> T:
+    """Run a sans-I/O check against the resolver: the whole async driver."""
+    try:
+        batch = step.send(None)
+        while True:
+            batch = step.send(await resolver.resolve_many(batch))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+

@@ -1,0 +1,1 @@
+"""Sources -> bounded, ordered worker pool -> NDJSON sink."""

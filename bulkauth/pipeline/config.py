@@ -1,0 +1,35 @@
+"""Run configuration: what the CLI parsed, as one value the pipeline runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bulkauth.dns.backend import Backend
+from bulkauth.dns.resolver import ResolverConfig
+
+
+@dataclass(slots=True)
+class RunConfig:
+    nameservers: list[str] = field(default_factory=list)
+    zones: str | None = None
+    backend: str = "auto"
+    resolver: ResolverConfig = field(default_factory=ResolverConfig)
+    output: str | None = None
+    resume: bool = False
+    progress: bool | None = None  # None: only when stderr is a terminal
+    dmarc_discovery: str = "psl"
+
+
+def make_backend(config: RunConfig) -> Backend:
+    """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
+    if config.zones:
+        from bulkauth.dns.zonefile import ZoneBackend, ZoneSet
+
+        return ZoneBackend(ZoneSet.load(config.zones))
+    if config.backend == "udp":
+        from bulkauth.dns.udp import UdpBackend
+
+        return UdpBackend(config.nameservers)
+    from bulkauth.dns.live import AiodnsBackend
+
+    return AiodnsBackend(config.nameservers)

@@ -1,0 +1,96 @@
+"""`bulkauth domains`: a domain list in, one bulkauth.domain/1 record per line out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
+from bulkauth.core.names import NameError_, parse_domain
+from bulkauth.dns.resolver import Resolver, drive
+from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.progress import RunProgress
+from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
+from bulkauth.pipeline.sinks import NdjsonSink, ResumeMismatch, complete_records, last_record
+from bulkauth.pipeline.sources import Item, count_items, read_domain_list
+
+
+def _base(item: Item) -> Record:
+    return {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text}
+
+
+def invalid_input(item: Item, code: str, message: str) -> Record:
+    return {**_base(item), "status": "invalid_input", "error": {"code": code, "message": message}}
+
+
+async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Record:
+    if item.defect is not None:
+        code = "input.too_long" if "longer" in item.defect else "input.not_utf8"
+        return invalid_input(item, code, item.defect)
+    try:
+        domain = parse_domain(item.text)
+    except NameError_ as exc:
+        return invalid_input(item, exc.code, str(exc))
+    sections = await drive(audit_domain(domain, config.dmarc_discovery), resolver)
+    return {**_base(item), "domain": domain, "status": "ok", **sections}
+
+
+def failed_item(item: Item, exc: BaseException) -> Record:
+    return {**_base(item), "status": "error", "error": internal_error(exc)}
+
+
+def _skip_done(items: Iterator[Item], config: RunConfig) -> tuple[Iterator[Item], int]:
+    """With --resume, skip the items an earlier run already wrote (the output is in input order)."""
+    if not (config.resume and config.output):
+        return items, 0
+    done = complete_records(config.output)
+    if done == 0:
+        return items, 0
+    skipped = list(islice(items, done - 1))
+    last_item = next(items, None)
+    last = last_record(config.output)
+    if last_item is None or last is None or (last.get("line"), last.get("input")) != (
+        last_item.line,
+        last_item.text,
+    ):
+        raise ResumeMismatch(
+            f"{config.output} holds {done} records but they do not match the first {done} input "
+            "items; was it written from another list? Remove it or choose another --output."
+        )
+    return items, len(skipped) + 1
+
+
+async def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
+    """Run the audit; returns the outcome and how many items a resume skipped."""
+    items, skipped = _skip_done(read_domain_list(paths), config)
+    total = count_items(paths)
+    progress = RunProgress(
+        None if total is None else total - skipped, config.progress, SECTIONS
+    )
+    resolver = Resolver(make_backend(config), config.resolver)
+    sink = NdjsonSink(config.output, append=skipped > 0)
+
+    def emit(rec: dict[str, Any]) -> None:
+        sink.write(rec)
+        progress.record(rec)
+
+    try:
+        outcome = await run_ordered(
+            items,
+            lambda item: check_item(item, resolver, config),
+            failed_item,
+            emit,
+            window=max(64, config.resolver.concurrency * 2),
+        )
+    finally:
+        sink.close()
+        progress.close()
+        await resolver.aclose()
+    stopped = None
+    if outcome.stopped_by is not None:
+        import signal
+
+        stopped = signal.Signals(outcome.stopped_by).name
+    progress.summary(resolver.counters, resolver.backend.name, skipped, stopped)
+    return outcome, skipped

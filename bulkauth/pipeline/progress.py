@@ -1,0 +1,89 @@
+"""Progress on stderr (never stdout: it carries the NDJSON) and the end-of-run summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from bulkauth.core.model import Counters
+
+
+class RunProgress:
+    """Counts records by status and section state; draws a bar when asked or on a terminal."""
+
+    def __init__(self, total: int | None, enabled: bool | None, sections: tuple[str, ...]) -> None:
+        self.console = Console(stderr=True)
+        self.sections = sections
+        self.by_status: Counter[str] = Counter()
+        self.by_state: dict[str, Counter[str]] = {s: Counter() for s in sections}
+        self.started = time.monotonic()
+        show = enabled if enabled is not None else sys.stderr.isatty()
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        if show:
+            self._bar = Progress(
+                TextColumn("[bold]checking"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+                refresh_per_second=4,
+            )
+            self._task = self._bar.add_task("", total=total, rate="")
+            self._bar.start()
+
+    def record(self, rec: dict[str, Any]) -> None:
+        self.by_status[str(rec.get("status"))] += 1
+        for s in self.sections:
+            sec = rec.get(s)
+            if isinstance(sec, dict):
+                self.by_state[s][str(sec.get("state"))] += 1
+        if self._bar is not None and self._task is not None:
+            done = sum(self.by_status.values())
+            rate = done / max(time.monotonic() - self.started, 1e-9)
+            self._bar.update(self._task, completed=done, rate=f"{rate:,.0f}/s")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def summary(self, counters: Counters, backend: str, skipped: int = 0, stopped: str | None = None) -> None:
+        elapsed = time.monotonic() - self.started
+        done = sum(self.by_status.values())
+        lines = [
+            f"{done:,} records in {elapsed:.1f}s ({done / max(elapsed, 1e-9):,.0f}/s)"
+            + (f", {skipped:,} skipped (already in output)" if skipped else ""),
+            "status: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_status.items())),
+        ]
+        for s in self.sections:
+            if self.by_state[s]:
+                lines.append(
+                    f"{s}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_state[s].items()))
+                )
+        lookups = counters.queries + counters.cache_hits + counters.joined
+        hit = (counters.cache_hits + counters.joined) / lookups if lookups else 0.0
+        lines.append(
+            f"dns ({backend}): {counters.queries:,} queries sent, {counters.cache_hits:,} cache hits, "
+            f"{counters.joined:,} joined in flight ({hit:.0%} answered without a query), "
+            f"{counters.retries:,} retries, {counters.timeouts:,} timeouts, {counters.failures:,} failed"
+        )
+        if stopped:
+            lines.append(f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped")
+        for line in lines:
+            self.console.print(line, highlight=False, soft_wrap=True)

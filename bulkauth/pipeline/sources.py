@@ -1,0 +1,72 @@
+"""Input readers. Streaming: a list of a million domains is never held in memory."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+#: a line longer than this is not a domain name; it is cut and reported, never buffered whole
+MAX_LINE_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One input item: where it came from and its text, decoded leniently."""
+
+    source: str
+    line: int
+    text: str
+    #: set when the raw line could not be taken as it was (over-long, not UTF-8)
+    defect: str | None = None
+
+
+def _open(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller's finally
+
+
+def read_domain_list(paths: Sequence[str]) -> Iterator[Item]:
+    """Yield one Item per domain line; blank lines and '#' comments are skipped.
+
+    Bytes that are not UTF-8 are kept (as U+FFFD) so the item can be reported, not dropped.
+    """
+    for path in paths or ["-"]:
+        source = "<stdin>" if path == "-" else path
+        f = _open(path)
+        try:
+            lineno = 0
+            while True:
+                raw = f.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    break
+                lineno += 1
+                defect = None
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    defect = f"line longer than {MAX_LINE_BYTES} bytes"
+                    while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                        raw = f.readline(MAX_LINE_BYTES + 1)
+                    raw = b""
+                text = raw.decode("utf-8", "replace")
+                if "\ufffd" in text and defect is None:
+                    defect = "not valid UTF-8"
+                stripped = text.strip()
+                if defect is None and (not stripped or stripped.startswith("#")):
+                    continue
+                # an inline comment after the domain: "example.com  # client 42"
+                if " #" in stripped or "\t#" in stripped:
+                    stripped = stripped.split("#", 1)[0].strip()
+                yield Item(source, lineno, stripped[:MAX_LINE_BYTES], defect)
+        finally:
+            if f is not sys.stdin.buffer:
+                f.close()
+
+
+def count_items(paths: Sequence[str]) -> int | None:
+    """Count items for the progress bar, for regular files only (stdin cannot be read twice)."""
+    if not paths or any(p == "-" or not Path(p).is_file() for p in paths):
+        return None
+    return sum(1 for _ in read_domain_list(paths))
