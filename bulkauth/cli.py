@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -79,6 +80,13 @@ def _run(main: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
 
 
+def _check_inputs(paths: list[str]) -> None:
+    """Refuse missing inputs before the run starts, rather than after part of it."""
+    for p in paths:
+        if p != "-" and not Path(p).is_file():
+            raise _fail(f"{p}: no such file (give domain lists, or '-' for stdin)")
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"bulkauth: {message}", err=True)
     return typer.Exit(2)
@@ -107,9 +115,10 @@ def domains(
     from bulkauth.pipeline.sinks import ResumeMismatch
 
     config = _config(nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress)
+    _check_inputs(files or [])
     if dmarc_discovery not in ("psl", "tree"):
         raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
-    config.dmarc_discovery = dmarc_discovery
+    config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
     try:
         outcome, _ = _run(lambda: run_domains(files or ["-"], config))
     except (ZoneLoadError, ResumeMismatch, FileNotFoundError, IsADirectoryError, PermissionError) as exc:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkauth.core.dmarc import audit_dmarc
+from bulkauth.core.dmarc import Method, audit_dmarc
 from bulkauth.core.mx import audit_mx
-from bulkauth.core.spf import audit_spf
+from bulkauth.core.spf_audit import audit_spf
 from bulkauth.core.step import Step, parallel
 
 SCHEMA = "bulkauth.domain/1"
 SECTIONS = ("spf", "dmarc", "mx")
 
 
-def audit_domain(domain: str, dmarc_discovery: str = "psl") -> Step[dict[str, Any]]:
+def audit_domain(domain: str, dmarc_discovery: Method = "psl") -> Step[dict[str, Any]]:
     """All sections of one domain's record (without the input bookkeeping fields)."""
     spf, dmarc, mx = yield from parallel(
         audit_spf(domain),

@@ -39,7 +39,7 @@ def parallel(*steps: Step[Any]) -> Step[list[Any]]:
     pending: dict[int, tuple[Query, ...]] = {}
     for i, s in enumerate(steps):
         try:
-            pending[i] = s.send(None)
+            pending[i] = next(s)
         except StopIteration as stop:
             results[i] = stop.value
     while pending:
@@ -60,7 +60,7 @@ def parallel(*steps: Step[Any]) -> Step[list[Any]]:
 def run_sync(step: Step[T], answer: Callable[[Query], Answer]) -> T:
     """Drive a check synchronously with a function that answers each question (tests, tools)."""
     try:
-        batch = step.send(None)
+        batch = next(step)
         while True:
             batch = step.send(tuple(answer(q) for q in batch))
     except StopIteration as stop:

@@ -139,7 +139,10 @@ class Resolver:
         async with self._inflight:
             self.counters.queries += 1
             with anyio.move_on_after(self.config.timeout):
-                return await self.backend.query(q)
+                answer = await self.backend.query(q)
+                if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+                    self.counters.timeouts += 1
+                return answer
         self.counters.timeouts += 1
         return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
 
@@ -147,7 +150,7 @@ class Resolver:
 async def drive(step: Step[T], resolver: Resolver) -> T:
     """Run a sans-I/O check against the resolver: the whole async driver."""
     try:
-        batch = step.send(None)
+        batch = next(step)
         while True:
             batch = step.send(await resolver.resolve_many(batch))
     except StopIteration as stop:

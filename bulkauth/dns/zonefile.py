@@ -10,6 +10,7 @@ TTLs from the SOA (RFC 2308).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -26,14 +27,15 @@ class ZoneLoadError(Exception):
     """A zone file could not be read; the message names the file and the line."""
 
 
-def _to_rdata(rdtype: RType, rd: object) -> Rdata:
+def _to_rdata(rdtype: RType, rd: Any) -> Rdata:
     if rdtype in (RType.TXT, RType.SPF):
-        return tuple(rd.strings)  # type: ignore[attr-defined]
+        return tuple(rd.strings)
     if rdtype is RType.MX:
-        return MX(rd.preference, rd.exchange.to_text(omit_final_dot=True).lower())  # type: ignore[attr-defined]
+        exchange = "" if rd.exchange == dns.name.root else rd.exchange.to_text(omit_final_dot=True)
+        return MX(int(rd.preference), str(exchange).lower())
     if rdtype in (RType.CNAME, RType.PTR, RType.NS):
-        return rd.target.to_text(omit_final_dot=True).lower()  # type: ignore[attr-defined]
-    return rd.to_text()  # type: ignore[attr-defined]
+        return str(rd.target.to_text(omit_final_dot=True)).lower()
+    return str(rd.to_text())
 
 
 def _origin_from_filename(path: Path) -> str:
@@ -48,7 +50,10 @@ class ZoneSet:
     """All zones of a file or directory, looked up by the closest enclosing origin."""
 
     def __init__(self, zones: list[dns.zone.Zone]) -> None:
-        self._zones: dict[dns.name.Name, dns.zone.Zone] = {z.origin: z for z in zones}
+        self._zones: dict[dns.name.Name, dns.zone.Zone] = {}
+        for z in zones:
+            assert z.origin is not None  # zones are always loaded with an origin here
+            self._zones[z.origin] = z
         # names with something below them: empty non-terminals answer NODATA, not NXDOMAIN
         self._interior: set[dns.name.Name] = set()
         for z in zones:
@@ -144,6 +149,7 @@ class ZoneSet:
 
     @staticmethod
     def _negative_ttl(zone: dns.zone.Zone) -> int:
+        assert zone.origin is not None
         soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
         if soa is None:
             return 300

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bulkauth.core.dmarc import Method
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.resolver import ResolverConfig
 
@@ -17,7 +18,7 @@ class RunConfig:
     output: str | None = None
     resume: bool = False
     progress: bool | None = None  # None: only when stderr is a terminal
-    dmarc_discovery: str = "psl"
+    dmarc_discovery: Method = "psl"
 
 
 def make_backend(config: RunConfig) -> Backend:
@@ -32,4 +33,4 @@ def make_backend(config: RunConfig) -> Backend:
         return UdpBackend(config.nameservers)
     from bulkauth.dns.live import AiodnsBackend
 
-    return AiodnsBackend(config.nameservers)
+    return AiodnsBackend(config.nameservers, timeout=config.resolver.timeout)

@@ -1,0 +1,512 @@
+"""UdpBackend: a lean pure-asyncio DNS stub transport (UDP, TCP on truncation).
+
+Why not aiodns: pycares hands every answer to Python through c-ares' socket callbacks and a
+per-query callback, and builds Python objects for every record; on this 2-core machine that
+caps one process at ~5-6k queries/s. A datagram protocol on uvloop that builds queries by hand
+and parses replies with ``bulkauth.dns.wire`` does several times that (bench/README.md).
+
+Shape of the transport:
+
+- one connected UDP socket per nameserver (optionally a few), re-opened every
+  ``socket_max_uses`` queries so the source port changes over a long run (RFC 5452);
+- EDNS0 with a 1232-byte payload (DNS flag day 2020: no fragmentation), and a retry without
+  EDNS when a server answers FORMERR without an OPT record (RFC 6891 7);
+- random 16-bit IDs from the OS's CSPRNG (drawn in batches); a datagram is accepted only when
+  its ID, question name, type and class match a query outstanding on that socket. Anything else
+  (late duplicates, spoofs, garbage) is dropped and counted, never allowed to fail a query;
+- TC=1 -> the same question over TCP: a few persistent connections per server, pipelined
+  (RFC 7766), 2-byte length framing;
+- no timeouts or retries here: the Resolver above cancels a query after its timeout and this
+  module forgets it (the pending map is cleaned in ``finally``). A server whose queries keep
+  dying is backed off; round robin over the healthy ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import socket
+import struct
+import time
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulkauth.core.model import Answer, Query, Rcode
+from bulkauth.dns.backend import parse_nameserver
+from bulkauth.dns.wire import WireError, build_query, parse_answer, reply_has_opt
+
+#: EDNS0 UDP payload size we advertise (https://www.dnsflagday.net/2020/)
+EDNS_PAYLOAD = 1232
+_U16 = struct.Struct("!H")
+
+#: what a pending query's future resolves to besides an Answer
+_TRUNCATED = 1  # TC=1: ask again over TCP
+_NO_EDNS = 2  # FORMERR without OPT: the server does not speak EDNS
+_CLOSED = 3  # the TCP connection closed before the reply: ask again on a fresh one
+_Outcome = Answer | int
+#: an outstanding query: the lower-cased question a reply must echo, the Query, its future,
+#: whether it was sent with EDNS. A tuple, not a class: this is built once per query.
+_Pending = tuple[bytes, Query, "asyncio.Future[_Outcome]", bool]
+
+
+def system_nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
+    """The ``nameserver`` lines of resolv.conf, or 127.0.0.1 when there are none."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in Path(resolv_conf).read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                found.append(parts[1].split("%")[0])
+    return found or ["127.0.0.1"]
+
+
+@dataclass(slots=True)
+class TransportStats:
+    """What the transport saw, for the run summary and the tests."""
+
+    sent: int = 0
+    received: int = 0
+    #: datagrams that matched no outstanding query (late, duplicated, spoofed, not DNS)
+    unmatched: int = 0
+    #: replies that matched a query but could not be parsed (the query keeps waiting)
+    garbage: int = 0
+    truncated: int = 0
+    tcp: int = 0
+    no_edns_retries: int = 0
+    icmp_errors: int = 0
+    sockets_opened: int = 0
+
+
+class _Ids:
+    """Random 16-bit query IDs, drawn from os.urandom a few thousand at a time."""
+
+    __slots__ = ("_pool",)
+
+    def __init__(self) -> None:
+        self._pool: list[int] = []
+
+    def take(self, busy: dict[int, _Pending]) -> int:
+        pool = self._pool
+        while True:
+            if not pool:
+                pool.extend(array("H", os.urandom(8192)))
+            qid = pool.pop()
+            if qid not in busy:
+                return qid
+
+
+class _UdpSocket(asyncio.DatagramProtocol):
+    """One connected UDP socket and the queries outstanding on it."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.stats = server.stats
+        self.pending: dict[int, _Pending] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+        self.uses = 0
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        stats = self.stats
+        stats.received += 1
+        if len(data) < 12:
+            stats.unmatched += 1
+            return
+        qid = (data[0] << 8) | data[1]
+        p = self.pending.get(qid)
+        # QR set, exactly one question, and it is the one we asked
+        if (
+            p is None
+            or not data[2] & 0x80
+            or data[4] != 0
+            or data[5] != 1
+            or data[12 : 12 + len(p[0])].lower() != p[0]
+        ):
+            stats.unmatched += 1
+            return
+        fut = p[2]
+        if data[2] & 0x02:  # TC
+            stats.truncated += 1
+            del self.pending[qid]
+            fut.set_result(_TRUNCATED)
+            return
+        if data[3] & 0x0F == 1 and p[3] and not reply_has_opt(data, len(p[0])):
+            del self.pending[qid]
+            fut.set_result(_NO_EDNS)
+            return
+        try:
+            answer = parse_answer(data, p[1], len(p[0]))
+        except WireError:
+            # a reply that matches but does not parse may be a spoof or a broken middlebox:
+            # keep waiting for a good one (the Resolver's timeout bounds the wait)
+            stats.garbage += 1
+            return
+        del self.pending[qid]
+        server = self.server
+        if server.failures:
+            server.note_alive()
+        fut.set_result(answer)
+
+    def error_received(self, exc: Exception) -> None:
+        # On a connected socket the kernel reports ICMP errors (port unreachable: nothing
+        # listens) for *some* earlier datagram, we cannot tell which: fail them all now rather
+        # than let each wait for its timeout.
+        self.stats.icmp_errors += 1
+        self.server.note_failure()
+        self._fail_all(f"{self.server.label}: {exc.__class__.__name__}: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail_all(f"{self.server.label}: socket closed")
+
+    def _fail_all(self, detail: str) -> None:
+        pending, self.pending = self.pending, {}
+        for p in pending.values():
+            if not p[2].done():
+                p[2].set_result(Answer(Rcode.ERROR, detail=detail))
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class _TcpConnection(asyncio.Protocol):
+    """One TCP connection to a server, with pipelined queries (RFC 7766 6.2.1.1)."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.pending: dict[int, _Pending] = {}
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer
+        buf += data
+        # the buffer never holds more than one message and the start of the next (<= 64 KiB)
+        while len(buf) >= 2:
+            size = (buf[0] << 8) | buf[1]
+            if len(buf) < 2 + size:
+                break
+            msg = bytes(buf[2 : 2 + size])
+            del buf[: 2 + size]
+            self._deliver(msg)
+
+    def _deliver(self, data: bytes) -> None:
+        stats = self.server.stats
+        stats.received += 1
+        if len(data) < 12:
+            stats.unmatched += 1
+            return
+        qid = (data[0] << 8) | data[1]
+        p = self.pending.get(qid)
+        if p is None or data[4:6] != b"\x00\x01" or data[12 : 12 + len(p[0])].lower() != p[0]:
+            stats.unmatched += 1
+            return
+        try:
+            answer = parse_answer(data, p[1], len(p[0]))
+        except WireError as exc:
+            # over TCP there is no second datagram to wait for: a broken reply is the answer
+            stats.garbage += 1
+            answer = Answer(Rcode.ERROR, size=len(data), detail=f"malformed reply over TCP: {exc}")
+        del self.pending[qid]
+        self.server.note_alive()
+        p[2].set_result(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        pending, self.pending = self.pending, {}
+        for p in pending.values():
+            if not p[2].done():
+                p[2].set_result(_CLOSED)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class _Server:
+    """One nameserver: its UDP sockets, TCP connections and health."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        stats: TransportStats,
+        sockets: int,
+        socket_max_uses: int,
+        tcp_connections: int,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        self.label = f"[{host}]:{port}" if self.family == socket.AF_INET6 else f"{host}:{port}"
+        self.stats = stats
+        self.want_sockets = sockets
+        self.socket_max_uses = socket_max_uses
+        self.want_tcp = tcp_connections
+        #: sockets in use for new queries, and retired ones still waiting for late replies
+        self.udp: list[_UdpSocket] = []
+        self.retired: list[_UdpSocket] = []
+        self.tcp: list[_TcpConnection] = []
+        self.opening: asyncio.Future[None] | None = None
+        self.turn = 0
+        self.failures = 0
+        self.down_until = 0.0
+
+    def note_alive(self) -> None:
+        self.failures = 0
+        self.down_until = 0.0
+
+    def note_failure(self) -> None:
+        # three strikes, then back off exponentially (0.5 s doubling up to 30 s)
+        self.failures += 1
+        if self.failures >= 3:
+            self.down_until = time.monotonic() + min(30.0, 0.5 * 2 ** min(self.failures - 3, 6))
+
+    def udp_socket(self) -> _UdpSocket | None:
+        """A socket for the next query, or None when one must be opened first."""
+        udp = self.udp
+        if len(udp) < self.want_sockets:
+            return None
+        if len(udp) == 1:
+            sock = udp[0]
+        else:
+            self.turn = (self.turn + 1) % len(udp)
+            sock = udp[self.turn]
+        sock.uses += 1
+        if sock.uses >= self.socket_max_uses or sock.closed:
+            # retire it: no new queries, closed once its outstanding ones are settled
+            udp.remove(sock)
+            self.retired.append(sock)
+            self.reap()
+        return sock
+
+    def reap(self) -> None:
+        if self.retired:
+            keep = []
+            for s in self.retired:
+                if s.pending:
+                    keep.append(s)
+                else:
+                    s.close()
+            self.retired = keep
+
+    async def open_udp(self) -> _UdpSocket:
+        """Open sockets up to the wanted number (one opener at a time) and pick one."""
+        while True:
+            if self.opening is not None:
+                await asyncio.shield(self.opening)
+            else:
+                self.opening = asyncio.get_running_loop().create_future()
+                try:
+                    self.udp = [s for s in self.udp if not s.closed]
+                    while len(self.udp) < self.want_sockets:
+                        self.udp.append(await self._open_one())
+                finally:
+                    self.opening.set_result(None)
+                    self.opening = None
+            sock = self.udp_socket()
+            if sock is not None:
+                return sock
+
+    async def _open_one(self) -> _UdpSocket:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            # a deep receive buffer: hundreds of replies can land between two loop turns
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+            sock.connect((self.host, self.port))
+            _, proto = await loop.create_datagram_endpoint(lambda: _UdpSocket(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.stats.sockets_opened += 1
+        return proto
+
+    async def tcp_connection(self) -> _TcpConnection:
+        self.tcp = [c for c in self.tcp if not c.closed]
+        idle = [c for c in self.tcp if not c.pending]
+        if idle:
+            return idle[0]
+        if len(self.tcp) < self.want_tcp:
+            loop = asyncio.get_running_loop()
+            _, conn = await loop.create_connection(
+                lambda: _TcpConnection(self), self.host, self.port
+            )
+            self.tcp.append(conn)
+            return conn
+        # all busy: pipeline on the least loaded one
+        return min(self.tcp, key=lambda c: len(c.pending))
+
+    def close(self) -> None:
+        for s in (*self.udp, *self.retired):
+            s.close()
+        for c in self.tcp:
+            c.close()
+        self.udp, self.retired, self.tcp = [], [], []
+
+
+class UdpBackend:
+    """The Backend over plain UDP (and TCP on truncation) to one or more DNS servers.
+
+    ``nameservers`` are ``HOST[:PORT]`` addresses (default: /etc/resolv.conf). The servers
+    should be recursive resolvers; against an authoritative server, CNAMEs that leave its
+    zones come back unfollowed and the Resolver chases them.
+    """
+
+    name = "udp"
+
+    def __init__(
+        self,
+        nameservers: Sequence[str] | None = None,
+        *,
+        sockets_per_server: int = 1,
+        socket_max_uses: int = 20_000,
+        tcp_connections: int = 4,
+        edns_payload: int = EDNS_PAYLOAD,
+    ) -> None:
+        specs = list(nameservers) if nameservers else system_nameservers()
+        self.stats = TransportStats()
+        self.edns_payload = edns_payload
+        self._ids = _Ids()
+        self._servers: list[_Server] = []
+        for spec in specs:
+            host, port = parse_nameserver(spec)
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"nameserver {spec!r}: give an IP address, not a host name") from None
+            self._servers.append(
+                _Server(
+                    host,
+                    port,
+                    self.stats,
+                    sockets=max(1, sockets_per_server),
+                    socket_max_uses=max(1, socket_max_uses),
+                    tcp_connections=max(1, tcp_connections),
+                )
+            )
+        if not self._servers:
+            raise ValueError("no nameservers")
+        self._turn = 0
+        self._closed = False
+
+    @property
+    def nameservers(self) -> list[str]:
+        return [s.label for s in self._servers]
+
+    def _pick(self) -> _Server:
+        servers = self._servers
+        n = len(servers)
+        if n == 1:
+            return servers[0]
+        now = time.monotonic()
+        for _ in range(n):
+            self._turn = (self._turn + 1) % n
+            s = servers[self._turn]
+            if s.down_until <= now:
+                return s
+        # every server is backed off: the one that comes back soonest is the best bet
+        return min(servers, key=lambda s: s.down_until)
+
+    async def query(self, q: Query) -> Answer:
+        if self._closed:
+            return Answer(Rcode.ERROR, detail="backend closed")
+        try:
+            wire, key = build_query(q, 0, self.edns_payload)
+        except WireError as exc:
+            return Answer(Rcode.BADNAME, detail=str(exc))
+        server = self._pick()
+        try:
+            outcome = await self._udp(server, q, wire, key, self.edns_payload > 0)
+            if outcome.__class__ is Answer:
+                return outcome  # type: ignore[return-value]
+            return await self._slow(server, q, outcome, wire, key)
+        except OSError as exc:
+            server.note_failure()
+            return Answer(Rcode.ERROR, detail=f"{server.label}: {exc.__class__.__name__}: {exc}")
+
+    async def _udp(
+        self, server: _Server, q: Query, wire: bytearray, key: bytes, edns: bool
+    ) -> _Outcome:
+        sock = server.udp_socket() or await server.open_udp()
+        pending = sock.pending
+        qid = self._ids.take(pending)
+        wire[0] = qid >> 8
+        wire[1] = qid & 0xFF
+        fut: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        pending[qid] = (key, q, fut, edns)
+        try:
+            sock.transport.sendto(wire)  # type: ignore[union-attr]
+            self.stats.sent += 1
+            return await fut
+        except asyncio.CancelledError:
+            # the Resolver gave up on us (timeout): a missed reply counts against the server
+            server.note_failure()
+            raise
+        finally:
+            p = pending.get(qid)
+            if p is not None and p[2] is fut:
+                del pending[qid]
+            if server.retired:
+                server.reap()
+
+    async def _slow(
+        self, server: _Server, q: Query, outcome: _Outcome, wire: bytearray, key: bytes
+    ) -> Answer:
+        if outcome == _NO_EDNS:
+            self.stats.no_edns_retries += 1
+            wire, key = build_query(q, 0, 0)
+            outcome = await self._udp(server, q, wire, key, False)
+            if isinstance(outcome, Answer):
+                return outcome
+            if outcome == _NO_EDNS:  # pragma: no cover - a plain query cannot get this
+                return Answer(Rcode.FORMERR)
+        return await self._tcp(server, q, wire, key)
+
+    async def _tcp(self, server: _Server, q: Query, wire: bytearray, key: bytes) -> Answer:
+        self.stats.tcp += 1
+        for _attempt in range(2):
+            conn = await server.tcp_connection()
+            qid = self._ids.take(conn.pending)
+            wire[0] = qid >> 8
+            wire[1] = qid & 0xFF
+            fut: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+            conn.pending[qid] = (key, q, fut, True)
+            try:
+                conn.transport.write(_U16.pack(len(wire)) + wire)  # type: ignore[union-attr]
+                self.stats.sent += 1
+                outcome = await fut
+            finally:
+                p = conn.pending.get(qid)
+                if p is not None and p[2] is fut:
+                    del conn.pending[qid]
+            if isinstance(outcome, Answer):
+                return outcome
+            # the server closed the connection under us (idle timeout, query limit): once more
+        return Answer(Rcode.ERROR, detail=f"{server.label}: TCP connection closed before the reply")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for s in self._servers:
+            s.close()
+        # let the transports run their connection_lost callbacks
+        await asyncio.sleep(0)
+
+
+__all__ = ["EDNS_PAYLOAD", "TransportStats", "UdpBackend", "system_nameservers"]
