@@ -87,6 +87,26 @@ def _check_inputs(paths: list[str]) -> None:
             raise _fail(f"{p}: no such file (give domain lists, or '-' for stdin)")
 
 
+def _selectors(spec: str | None) -> list[str]:
+    """--selectors a,b,c or @FILE; checked once here so bad ones are not reported per domain."""
+    from bulkauth.core.dkimprobe import selectors_to_try
+
+    if not spec:
+        return []
+    if spec.startswith("@"):
+        try:
+            text = Path(spec[1:]).read_text(errors="replace")
+        except OSError as exc:
+            raise _fail(f"--selectors {spec}: {exc.strerror}") from None
+        names = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
+    else:
+        names = spec.split(",")
+    tried, problems = selectors_to_try(n for n in names if n)
+    for p in problems:
+        typer.echo(f"bulkauth: --selectors: {p.message}", err=True)
+    return tried[len(selectors_to_try()[0]) :]
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"bulkauth: {message}", err=True)
     return typer.Exit(2)
@@ -105,11 +125,18 @@ def domains(
     output: Output = None,
     resume: Resume = False,
     progress: ShowProgress = None,
+    selectors: Annotated[
+        str | None,
+        typer.Option("--selectors", help="DKIM selectors to probe besides the built-in list: a,b,c or @FILE (one per line)."),
+    ] = None,
     dmarc_discovery: Annotated[
         str, typer.Option("--dmarc-discovery", help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).")
     ] = "psl",
 ) -> None:
-    """Audit each domain's SPF, DMARC and MX records: one bulkauth.domain/1 NDJSON line per input line."""
+    """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
+
+    One bulkauth.domain/1 NDJSON line per input line, in input order.
+    """
     from bulkauth.dns.zonefile import ZoneLoadError
     from bulkauth.pipeline.domains import run_domains
     from bulkauth.pipeline.sinks import ResumeMismatch
@@ -119,6 +146,7 @@ def domains(
     if dmarc_discovery not in ("psl", "tree"):
         raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
     config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
+    config.selectors = _selectors(selectors)
     try:
         outcome, _ = _run(lambda: run_domains(files or ["-"], config))
     except (ZoneLoadError, ResumeMismatch, FileNotFoundError, IsADirectoryError, PermissionError) as exc:

@@ -107,9 +107,100 @@ DMARC_SECTION = section(
     }
 )
 
+SPF_NODE: JSON = obj(
+    {
+        "domain": STRING,
+        "record": nullable(STRING),
+        "status": {"type": "string", "description": "ok, or why the node has no usable record"},
+        "lookups": INT,
+        "void_lookups": INT,
+        "problems": PROBLEMS,
+        "children": array(
+            {"allOf": [{"$ref": "#/$defs/spf_node"}]}
+        ),
+    },
+    {"via": STRING, "truncated": BOOL},
+)
+SPF_SECTION = section(
+    {
+        "records": array(STRING),
+        "lookups": {"type": "integer", "description": "DNS-querying terms a receiver would count (limit 10)"},
+        "void_lookups": {"type": "integer", "description": "lookups that found nothing (limit 2)"},
+        "all_qualifier": nullable({"enum": ["+", "-", "~", "?"]}),
+        "ipv4_addresses": {"type": "integer", "description": "IPv4 addresses the record authorises"},
+        "tree": nullable({"$ref": "#/$defs/spf_node"}),
+    }
+)
+
+DKIM_KEY: JSON = obj(
+    {
+        "selector": STRING,
+        "record": STRING,
+        "cname": nullable(STRING),
+        "version": nullable(STRING),
+        "key_type": nullable(STRING),
+        "key_bits": nullable(INT),
+        "key_format": nullable(STRING),
+        "key_sha256": nullable(STRING),
+        "hash_algorithms": nullable(array(STRING)),
+        "service_types": nullable(array(STRING)),
+        "flags": array(STRING),
+        "testing": BOOL,
+        "strict": BOOL,
+        "revoked": BOOL,
+        "problems": PROBLEMS,
+    }
+)
+DKIM_SECTION = section(
+    {
+        "selectors_tried": array(STRING),
+        "keys": array(DKIM_KEY),
+        "wildcard": nullable(DKIM_KEY),
+        "skipped": nullable({"type": "string", "description": "why no selector was probed"}),
+    }
+)
+
+
+def record_section(extra: dict[str, JSON]) -> JSON:
+    return section({"name": STRING, "record": nullable(STRING), **extra})
+
+
+MTA_STS_SECTION = record_section(
+    {"id": nullable(STRING), "policy_fetched": BOOL, "policy_url": nullable(STRING)}
+)
+TLS_RPT_SECTION = record_section({"rua": array(STRING)})
+BIMI_SECTION = record_section(
+    {
+        "selector": STRING,
+        "logo": nullable(STRING),
+        "authority": nullable(STRING),
+        "declined": BOOL,
+        "logo_fetched": BOOL,
+    }
+)
+
+POSTURE: JSON = obj(
+    {
+        "verdict": {
+            "enum": ["enforced", "monitoring", "unprotected", "broken", "parked", "nonexistent", "indeterminate"],
+            "description": "enforced: DMARC quarantine/reject at 100% with a valid SPF record or DKIM key; "
+            "monitoring: DMARC p=none or pct<100; unprotected: no DMARC record; broken: SPF or DMARC "
+            "with errors, or an enforcing policy nothing can pass; parked: null MX, or no MX and "
+            "SPF -all; nonexistent: NXDOMAIN; indeterminate: DNS failed for SPF, DMARC or MX",
+        },
+        "reasons": array(STRING),
+        "warnings": {"type": "array", "items": STRING, "description": "codes of every warning in the record"},
+    }
+)
+
 SECTIONS: dict[str, JSON] = {
+    "spf": SPF_SECTION,
     "dmarc": DMARC_SECTION,
+    "dkim": DKIM_SECTION,
     "mx": MX_SECTION,
+    "mta_sts": MTA_STS_SECTION,
+    "tls_rpt": TLS_RPT_SECTION,
+    "bimi": BIMI_SECTION,
 }
 
 _BASE: dict[str, JSON] = {
@@ -125,6 +216,7 @@ DOMAIN_OK: JSON = obj(
         "status": {"const": "ok"},
         "domain": {"type": "string", "description": "the A-label domain checked"},
         "exists": nullable(BOOL),
+        "posture": POSTURE,
         **{name: s for name, s in SECTIONS.items()},
     }
 )
@@ -138,6 +230,7 @@ DOMAIN: JSON = {
     "title": "bulkauth domain audit record",
     "description": "One line of `bulkauth domains` output: one per input line, in input order.",
     "oneOf": [DOMAIN_OK, DOMAIN_NOT_OK],
+    "$defs": {"spf_node": SPF_NODE},
 }
 
 SCHEMAS: dict[str, JSON] = {"domains": DOMAIN}

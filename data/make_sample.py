@@ -206,7 +206,7 @@ add("nullmxmixed.example",
 add("cnamedkim.example",
     f"@ IN TXT {txt('v=spf1 include:_spf.mailcloud.example -all')}\n"
     f"_dmarc IN TXT {txt('v=DMARC1; p=reject; rua=mailto:d@reports.example')}\n"
-    "sel1._domainkey IN CNAME sel1._domainkey.keyhost.example.\n" + basic_mx(),
+    "s1._domainkey IN CNAME sel1._domainkey.keyhost.example.\n" + basic_mx(),
     "DKIM key behind a CNAME to a provider")
 add("ed25519.example",
     f"@ IN TXT {txt('v=spf1 mx -all')}\n"

@@ -79,7 +79,7 @@ def test_valid_record() -> None:
     json.dumps(d)
     assert set(d) == {
         "state", "records", "lookups", "void_lookups", "all_qualifier", "ipv4_addresses",
-        "problems", "failure", "tree",
+        "problems", "dns_failure", "tree",
     }  # fmt: skip
     assert d["tree"]["children"][0]["via"] == "include:_spf.provider.example"
     assert d["tree"]["children"][0]["domain"] == "_spf.provider.example"
@@ -92,8 +92,11 @@ def test_missing_and_indeterminate() -> None:
         assert codes(a) == {"spf.no_record": "info"}
     a = audit({("example.com", T): TIMEOUT})
     assert a.state is State.INDETERMINATE
-    assert a.failure is not None and (a.failure.name, a.failure.rcode) == ("example.com", "TIMEOUT")
-    assert a.to_dict()["failure"]["type"] == "TXT"
+    assert a.dns_failure is not None and (a.dns_failure.name, a.dns_failure.rcode) == (
+        "example.com",
+        "TIMEOUT",
+    )
+    assert a.to_dict()["dns_failure"]["type"] == "TXT"
 
 
 def test_rr_type_99() -> None:
@@ -192,8 +195,8 @@ def test_dns_failure_inside_the_tree() -> None:
     a = audit(table)
     assert a.state is State.INDETERMINATE
     assert codes(a) == {"spf.include_temperror": "warning"}
-    assert a.failure is not None and a.failure.name == "slow.example"
-    assert a.failure.rcode == "SERVFAIL"
+    assert a.dns_failure is not None and a.dns_failure.name == "slow.example"
+    assert a.dns_failure.rcode == "SERVFAIL"
     # errors found elsewhere are certain: the section is invalid whatever the failed part holds
     table[("example.com", T)] = txt("v=spf1 include:slow.example ptr:x -all bogus")
     assert audit(table).state is State.INVALID

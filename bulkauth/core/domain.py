@@ -1,28 +1,127 @@
-"""The `bulkauth domains` record for one domain: every section's audit, run side by side."""
+"""The `bulkauth domains` record for one domain: every section's audit, run side by side,
+and the posture summary a warehouse can group by."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from bulkauth.core.dmarc import Method, audit_dmarc
-from bulkauth.core.mx import audit_mx
-from bulkauth.core.spf_audit import audit_spf
+from bulkauth.core.dkimprobe import DkimAudit, mark_parked, probe_dkim
+from bulkauth.core.dmarc import DmarcAudit, Method, audit_dmarc
+from bulkauth.core.model import Problem, State
+from bulkauth.core.mx import MxAudit, audit_mx
+from bulkauth.core.psl import org_domain
+from bulkauth.core.smtpsec import BimiAudit, audit_bimi, audit_mta_sts, audit_tls_rpt
+from bulkauth.core.spf_audit import SpfAudit, audit_spf
 from bulkauth.core.step import Step, parallel
 
 SCHEMA = "bulkauth.domain/1"
-SECTIONS = ("spf", "dmarc", "mx")
+SECTIONS = ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi")
+
+#: posture values, from the most to the least protected (documented in the schema)
+POSTURES = ("enforced", "monitoring", "unprotected", "broken", "parked", "nonexistent", "indeterminate")
 
 
-def audit_domain(domain: str, dmarc_discovery: Method = "psl") -> Step[dict[str, Any]]:
+def audit_domain(
+    domain: str, dmarc_discovery: Method = "psl", selectors: Sequence[str] = ()
+) -> Step[dict[str, Any]]:
     """All sections of one domain's record (without the input bookkeeping fields)."""
-    spf, dmarc, mx = yield from parallel(
+    spf, dmarc, dkim, mx, mta_sts, tls_rpt, bimi = yield from parallel(
         audit_spf(domain),
         audit_dmarc(domain, dmarc_discovery),
+        probe_dkim(domain, selectors),
         audit_mx(domain),
+        audit_mta_sts(domain),
+        audit_tls_rpt(domain),
+        audit_bimi(domain),
     )
+    parked = is_parked(spf, mx)
+    if parked:
+        dkim = mark_parked(dkim)
+    bimi = yield from _bimi_with_fallback(domain, bimi, dmarc)
     return {
         "exists": mx.domain_exists,
+        "posture": posture(spf, dmarc, dkim, mx, parked),
         "spf": spf.to_dict(),
         "dmarc": dmarc.to_dict(),
+        "dkim": dkim.to_dict(),
         "mx": mx.to_dict(),
+        "mta_sts": mta_sts.to_dict(),
+        "tls_rpt": tls_rpt.to_dict(),
+        "bimi": bimi.to_dict(),
     }
+
+
+def is_parked(spf: SpfAudit, mx: MxAudit) -> bool:
+    """A domain that neither sends nor receives mail: null MX (RFC 7505), or no MX and SPF -all only."""
+    sends_nothing = spf.state is State.VALID and [r.split() for r in spf.records] == [["v=spf1", "-all"]]
+    return mx.null_mx or (sends_nothing and mx.state is State.MISSING)
+
+
+def _bimi_with_fallback(domain: str, bimi: BimiAudit, dmarc: DmarcAudit) -> Step[BimiAudit]:
+    # BIMI falls back to the organisational domain's record, and needs an enforcing DMARC policy
+    org = org_domain(domain)
+    if bimi.state is State.MISSING and org and org != domain:
+        bimi = yield from audit_bimi(org)
+    if bimi.state is State.VALID and not _enforced(dmarc):
+        bimi.problems.append(
+            Problem(
+                "bimi.dmarc_not_enforced",
+                "warning",
+                "BIMI logos are shown only for domains with DMARC p=quarantine or p=reject at pct=100",
+            )
+        )
+    return bimi
+
+
+def _enforced(dmarc: DmarcAudit) -> bool:
+    d = dmarc.discovery
+    pct = d.record.pct if d.record else None
+    return d.state is State.VALID and d.policy in ("quarantine", "reject") and (pct or 100) >= 100
+
+
+def posture(spf: SpfAudit, dmarc: DmarcAudit, dkim: DkimAudit, mx: MxAudit, parked: bool) -> dict[str, Any]:
+    """One verdict per domain, with the reasons and every warning code, for group-by queries.
+
+    enforced: DMARC quarantine/reject at 100% with a valid SPF record or a DKIM key;
+    monitoring: DMARC p=none or pct<100; unprotected: no DMARC record; broken: an SPF or
+    DMARC record with errors, or an enforcing policy that nothing can pass; parked: does not
+    send or receive mail; nonexistent: NXDOMAIN; indeterminate: DNS failed for a deciding part.
+    """
+    reasons: list[str] = []
+    warnings = sorted(
+        {p.code for s in (spf, dmarc, dkim, mx) for p in s.problems if p.severity == "warning"}
+    )
+    sender_auth = spf.state is State.VALID or dkim.state is State.VALID
+    if mx.domain_exists is False and spf.state is State.MISSING and dmarc.state is not State.VALID:
+        verdict = "nonexistent"
+        reasons.append("the domain does not exist (NXDOMAIN)")
+    elif State.INDETERMINATE in (dmarc.state, spf.state) or mx.state is State.INDETERMINATE:
+        verdict = "indeterminate"
+        reasons.append("DNS failed for " + ", ".join(
+            n for n, s in (("spf", spf), ("dmarc", dmarc), ("mx", mx)) if s.state is State.INDETERMINATE
+        ))
+    elif parked:
+        verdict = "parked"
+        reasons.append("null MX" if mx.null_mx else "no MX and SPF -all: sends and receives no mail")
+        if not _enforced(dmarc):
+            warnings.append("posture.parked_without_dmarc_reject")
+            reasons.append("a parked domain should publish DMARC p=reject against spoofing")
+    elif spf.state is State.INVALID or dmarc.state is State.INVALID:
+        verdict = "broken"
+        reasons += [f"{n} record has errors" for n, s in (("spf", spf), ("dmarc", dmarc)) if s.state is State.INVALID]
+    elif dmarc.state is State.MISSING:
+        verdict = "unprotected"
+        reasons.append("no DMARC record: receivers apply no policy to forged mail")
+    elif not _enforced(dmarc):
+        verdict = "monitoring"
+        d = dmarc.discovery
+        reasons.append(f"DMARC policy {d.policy} at pct={d.record.pct if d.record else None}")
+    elif not sender_auth:
+        verdict = "broken"
+        reasons.append("DMARC enforces, but no valid SPF record or DKIM key was found: legitimate mail fails")
+    else:
+        verdict = "enforced"
+        reasons.append(f"DMARC {dmarc.discovery.policy}" + (" with SPF" if spf.state is State.VALID else "")
+                       + (" and DKIM" if dkim.state is State.VALID else ""))
+    return {"verdict": verdict, "reasons": reasons, "warnings": warnings}

@@ -102,7 +102,7 @@ class SpfAudit:
     ipv4_addresses: int = 0
     tree: SpfNode | None = None
     problems: list[Problem] = field(default_factory=list)
-    failure: DnsFailure | None = None
+    dns_failure: DnsFailure | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,7 +113,7 @@ class SpfAudit:
             "all_qualifier": self.all_qualifier,
             "ipv4_addresses": self.ipv4_addresses,
             "problems": [p.to_dict() for p in self.problems],
-            "failure": self.failure.to_dict() if self.failure else None,
+            "dns_failure": self.dns_failure.to_dict() if self.dns_failure else None,
             "tree": self.tree.to_dict() if self.tree else None,
         }
 
@@ -126,7 +126,7 @@ def audit_spf(domain: str) -> Step[SpfAudit]:
     audit = SpfAudit(name, State.VALID)
     if txt.failed:
         audit.state = State.INDETERMINATE
-        audit.failure = DnsFailure.of(txt_q, txt)
+        audit.dns_failure = DnsFailure.of(txt_q, txt)
         return audit
     if spf99.ok and select_records(spf99):
         audit.problems.append(
@@ -176,7 +176,7 @@ def audit_spf(domain: str) -> Step[SpfAudit]:
         audit.state = State.INVALID
     elif walker.failures:
         audit.state = State.INDETERMINATE
-        audit.failure = walker.failures[0]
+        audit.dns_failure = walker.failures[0]
     return audit
 
 

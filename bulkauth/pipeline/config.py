@@ -19,6 +19,8 @@ class RunConfig:
     resume: bool = False
     progress: bool | None = None  # None: only when stderr is a terminal
     dmarc_discovery: Method = "psl"
+    #: DKIM selectors to probe besides the built-in list
+    selectors: list[str] = field(default_factory=list)
 
 
 def make_backend(config: RunConfig) -> Backend:

@@ -32,7 +32,9 @@ async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Recor
         domain = parse_domain(item.text)
     except NameError_ as exc:
         return invalid_input(item, exc.code, str(exc))
-    sections = await drive(audit_domain(domain, config.dmarc_discovery), resolver)
+    sections = await drive(
+        audit_domain(domain, config.dmarc_discovery, config.selectors), resolver
+    )
     return {**_base(item), "domain": domain, "status": "ok", **sections}
 
 
