@@ -156,6 +156,57 @@ def domains(
 
 
 @app.command()
+def spf(
+    ip: Annotated[str | None, typer.Argument(help="The client IP address.")] = None,
+    mailfrom: Annotated[str | None, typer.Argument(help="The MAIL FROM address (or <> for the null sender).")] = None,
+    helo: Annotated[str, typer.Option("--helo", help="The HELO/EHLO name.")] = "",
+    input_file: Annotated[
+        str | None, typer.Option("--input", help="Check a file of 'IP SENDER [HELO]' lines ('-' = stdin): NDJSON out.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result record as JSON.")] = False,
+    nameserver: Nameserver = None,
+    zones: Zones = None,
+    backend: Backend = "auto",
+    concurrency: Concurrency = 500,
+    qps: Qps = 0.0,
+    timeout: Timeout = 3.0,
+    retries: Retries = 2,
+    output: Output = None,
+    progress: ShowProgress = None,
+) -> None:
+    """One RFC 7208 check_host: the result, the explanation and the trace of terms evaluated."""
+    import orjson
+
+    from bulkauth.pipeline.spfcheck import BadCheck, parse_check_line, run_spf_file, run_spf_one
+
+    config = _config(nameserver, zones, backend, concurrency, qps, timeout, retries, output, False, progress)
+    if input_file is not None:
+        _check_inputs([input_file])
+        outcome = _run(lambda: run_spf_file([input_file], config))
+        if outcome.stopped_by is not None:
+            raise typer.Exit(128 + outcome.stopped_by)
+        return
+    if ip is None or mailfrom is None:
+        raise _fail("give IP and MAILFROM, or --input FILE")
+    try:
+        ip, sender, helo = parse_check_line(f"{ip} {mailfrom or '<>'} {helo}".strip())
+    except BadCheck as exc:
+        raise _fail(str(exc)) from None
+    record, result = _run(lambda: run_spf_one(ip, sender, helo, config))
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
+        return
+    typer.echo(f"{result.result.value}" + (f" ({result.mechanism})" if result.mechanism else ""))
+    if result.explanation:
+        typer.echo(f"explanation: {result.explanation}")
+    if result.problem:
+        typer.echo(f"{result.problem.code}: {result.problem.message}")
+    typer.echo(f"lookups: {result.lookups}, void lookups: {result.void_lookups}")
+    for step in result.trace:
+        typer.echo(f"  {step}")
+
+
+@app.command()
 def schema(
     kind: Annotated[str, typer.Argument(help="Which record: domains (messages comes with archive verification).")],
 ) -> None:

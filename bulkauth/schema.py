@@ -233,4 +233,47 @@ DOMAIN: JSON = {
     "$defs": {"spf_node": SPF_NODE},
 }
 
-SCHEMAS: dict[str, JSON] = {"domains": DOMAIN}
+SPF_RESULT: JSON = obj(
+    {
+        "schema": {"const": "bulkauth.spf/1"},
+        "ip": STRING,
+        "sender": STRING,
+        "helo": STRING,
+        "result": {"enum": ["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]},
+        "domain": STRING,
+        "explanation": STRING,
+        "mechanism": nullable(STRING),
+        "problem": nullable(PROBLEM),
+        "lookups": INT,
+        "void_lookups": INT,
+        "trace": array(STRING),
+    },
+    {
+        "source": STRING,
+        "line": INT,
+        "input": STRING,
+        "status": {"const": "ok"},
+        "dns_failure": DNS_FAILURE,
+        "syntax": obj({"code": STRING, "term": STRING, "domain": STRING, "message": STRING}),
+    },
+)
+SPF: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.spf/1",
+    "title": "bulkauth SPF check record",
+    "oneOf": [
+        SPF_RESULT,
+        obj(
+            {
+                "schema": {"const": "bulkauth.spf/1"},
+                "source": STRING,
+                "line": INT,
+                "input": STRING,
+                "status": {"enum": ["invalid_input", "error"]},
+                "error": ERROR,
+            }
+        ),
+    ],
+}
+
+SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF}

@@ -1,0 +1,95 @@
+"""`bulkauth spf`: RFC 7208 check_host for one (ip, sender, helo), or a file of them."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bulkauth.core.spf import SpfResult, check_mailfrom
+from bulkauth.dns.resolver import Resolver, drive
+from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.progress import RunProgress
+from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
+from bulkauth.pipeline.sinks import NdjsonSink
+from bulkauth.pipeline.sources import Item, read_domain_list
+
+SCHEMA = "bulkauth.spf/1"
+
+
+class BadCheck(ValueError):
+    pass
+
+
+def parse_check_line(text: str) -> tuple[str, str, str]:
+    """'IP SENDER [HELO]' -> (ip, sender, helo); raises BadCheck with a reason."""
+    parts = text.split()
+    if len(parts) not in (2, 3):
+        raise BadCheck(f"expected 'IP SENDER [HELO]', got {len(parts)} fields")
+    ip, sender = parts[0], parts[1]
+    helo = parts[2] if len(parts) == 3 else ""
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise BadCheck(f"{ip[:60]!r} is not an IP address") from None
+    if sender == "<>":  # the null reverse-path: RFC 7208 2.4 checks the HELO identity
+        if not helo:
+            raise BadCheck("an empty sender (<>) needs a HELO name to check")
+        sender = ""
+    return ip.strip("[]"), sender, helo
+
+
+def result_record(ip: str, sender: str, helo: str, result: SpfResult) -> Record:
+    d = result.to_dict()
+    return {"schema": SCHEMA, "ip": ip, "sender": sender, "helo": helo, **d}
+
+
+async def check_one(resolver: Resolver, ip: str, sender: str, helo: str) -> SpfResult:
+    return await drive(check_mailfrom(ip, sender, helo), resolver)
+
+
+def _items(paths: Sequence[str]) -> Iterator[Item]:
+    return read_domain_list(paths)
+
+
+async def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
+    resolver = Resolver(make_backend(config), config.resolver)
+    sink = NdjsonSink(config.output)
+    progress = RunProgress(None, config.progress, ())
+
+    async def work(item: Item) -> Record:
+        base: dict[str, Any] = {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text}
+        try:
+            if item.defect:
+                raise BadCheck(item.defect)
+            ip, sender, helo = parse_check_line(item.text)
+        except BadCheck as exc:
+            return {**base, "status": "invalid_input", "error": {"code": "input.bad_check", "message": str(exc)}}
+        result = await check_one(resolver, ip, sender, helo)
+        return {**base, "status": "ok", **result_record(ip, sender, helo, result)}
+
+    def failed(item: Item, exc: BaseException) -> Record:
+        return {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text,
+                "status": "error", "error": internal_error(exc)}
+
+    def emit(rec: Record) -> None:
+        sink.write(rec)
+        progress.record(rec)
+
+    try:
+        outcome = await run_ordered(_items(paths), work, failed, emit, window=max(64, config.resolver.concurrency))
+    finally:
+        sink.close()
+        progress.close()
+        await resolver.aclose()
+    progress.summary(resolver.counters, resolver.backend.name)
+    return outcome
+
+
+async def run_spf_one(ip: str, sender: str, helo: str, config: RunConfig) -> tuple[Record, SpfResult]:
+    resolver = Resolver(make_backend(config), config.resolver)
+    try:
+        result = await check_one(resolver, ip, sender, helo)
+    finally:
+        await resolver.aclose()
+    return result_record(ip, sender, helo, result), result
