@@ -26,24 +26,40 @@ app = typer.Typer(
 
 Nameserver = Annotated[
     list[str] | None,
-    typer.Option("--nameserver", "-n", help="DNS server HOST[:PORT] to ask (repeatable); default: the system resolvers."),
+    typer.Option(
+        "--nameserver",
+        "-n",
+        help="DNS server HOST[:PORT] to ask (repeatable); default: the system resolvers.",
+    ),
 ]
 Zones = Annotated[
     str | None,
-    typer.Option("--zones", help="Answer from RFC 1035 zone files (a file or a directory) instead of live DNS."),
+    typer.Option(
+        "--zones",
+        help="Answer from RFC 1035 zone files (a file or a directory) instead of live DNS.",
+    ),
 ]
-Backend = Annotated[
-    str, typer.Option("--backend", help="Live DNS client: auto, aiodns or udp.")
+Backend = Annotated[str, typer.Option("--backend", help="Live DNS client: auto, aiodns or udp.")]
+Concurrency = Annotated[
+    int, typer.Option("--concurrency", min=1, help="DNS queries in flight at once.")
 ]
-Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="DNS queries in flight at once.")]
 Qps = Annotated[float, typer.Option("--qps", min=0, help="Queries per second limit (0 = none).")]
-Timeout = Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds to wait for one DNS answer.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", min=0.01, help="Seconds to wait for one DNS answer.")
+]
 Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed DNS query.")]
-Output = Annotated[str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into --output.")]
+Output = Annotated[
+    str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")
+]
+Resume = Annotated[
+    bool, typer.Option("--resume", help="Continue an interrupted run into --output.")
+]
 ShowProgress = Annotated[
     bool | None,
-    typer.Option("--progress/--no-progress", help="Progress bar on stderr (default: when stderr is a terminal)."),
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress bar on stderr (default: when stderr is a terminal).",
+    ),
 ]
 
 
@@ -60,9 +76,13 @@ def _config(
     progress: bool | None,
 ) -> RunConfig:
     if resume and not output:
-        raise typer.BadParameter("--resume needs --output FILE (the file to continue)", param_hint="--resume")
+        raise typer.BadParameter(
+            "--resume needs --output FILE (the file to continue)", param_hint="--resume"
+        )
     if zones and nameserver:
-        raise typer.BadParameter("give either --zones or --nameserver, not both", param_hint="--zones")
+        raise typer.BadParameter(
+            "give either --zones or --nameserver, not both", param_hint="--zones"
+        )
     if backend not in ("auto", "aiodns", "udp"):
         raise typer.BadParameter("choose auto, aiodns or udp", param_hint="--backend")
     return RunConfig(
@@ -114,7 +134,9 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def domains(
-    files: Annotated[list[str] | None, typer.Argument(help="Domain lists, one per line; '-' or none = stdin.")] = None,
+    files: Annotated[
+        list[str] | None, typer.Argument(help="Domain lists, one per line; '-' or none = stdin.")
+    ] = None,
     nameserver: Nameserver = None,
     zones: Zones = None,
     backend: Backend = "auto",
@@ -127,10 +149,17 @@ def domains(
     progress: ShowProgress = None,
     selectors: Annotated[
         str | None,
-        typer.Option("--selectors", help="DKIM selectors to probe besides the built-in list: a,b,c or @FILE (one per line)."),
+        typer.Option(
+            "--selectors",
+            help="DKIM selectors to probe besides the built-in list: a,b,c or @FILE (one per line).",
+        ),
     ] = None,
     dmarc_discovery: Annotated[
-        str, typer.Option("--dmarc-discovery", help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).")
+        str,
+        typer.Option(
+            "--dmarc-discovery",
+            help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).",
+        ),
     ] = "psl",
 ) -> None:
     """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
@@ -141,7 +170,9 @@ def domains(
     from bulkauth.pipeline.domains import run_domains
     from bulkauth.pipeline.sinks import ResumeMismatch
 
-    config = _config(nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress)
+    config = _config(
+        nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress
+    )
     _check_inputs(files or [])
     if dmarc_discovery not in ("psl", "tree"):
         raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
@@ -149,7 +180,13 @@ def domains(
     config.selectors = _selectors(selectors)
     try:
         outcome, _ = _run(lambda: run_domains(files or ["-"], config))
-    except (ZoneLoadError, ResumeMismatch, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (
+        ZoneLoadError,
+        ResumeMismatch,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+    ) as exc:
         raise _fail(str(exc)) from None
     if outcome.stopped_by is not None:
         raise typer.Exit(128 + outcome.stopped_by)
@@ -158,12 +195,19 @@ def domains(
 @app.command()
 def spf(
     ip: Annotated[str | None, typer.Argument(help="The client IP address.")] = None,
-    mailfrom: Annotated[str | None, typer.Argument(help="The MAIL FROM address (or <> for the null sender).")] = None,
+    mailfrom: Annotated[
+        str | None, typer.Argument(help="The MAIL FROM address (or <> for the null sender).")
+    ] = None,
     helo: Annotated[str, typer.Option("--helo", help="The HELO/EHLO name.")] = "",
     input_file: Annotated[
-        str | None, typer.Option("--input", help="Check a file of 'IP SENDER [HELO]' lines ('-' = stdin): NDJSON out.")
+        str | None,
+        typer.Option(
+            "--input", help="Check a file of 'IP SENDER [HELO]' lines ('-' = stdin): NDJSON out."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result record as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result record as JSON.")
+    ] = False,
     nameserver: Nameserver = None,
     zones: Zones = None,
     backend: Backend = "auto",
@@ -179,7 +223,9 @@ def spf(
 
     from bulkauth.pipeline.spfcheck import BadCheck, parse_check_line, run_spf_file, run_spf_one
 
-    config = _config(nameserver, zones, backend, concurrency, qps, timeout, retries, output, False, progress)
+    config = _config(
+        nameserver, zones, backend, concurrency, qps, timeout, retries, output, False, progress
+    )
     if input_file is not None:
         _check_inputs([input_file])
         outcome = _run(lambda: run_spf_file([input_file], config))
@@ -208,7 +254,10 @@ def spf(
 
 @app.command()
 def schema(
-    kind: Annotated[str, typer.Argument(help="Which record: domains (messages comes with archive verification).")],
+    kind: Annotated[
+        str,
+        typer.Argument(help="Which record: domains (messages comes with archive verification)."),
+    ],
 ) -> None:
     """Print the JSON Schema of a record type."""
     import orjson
@@ -228,7 +277,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
 ) -> None:
     pass
 

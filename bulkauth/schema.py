@@ -19,7 +19,9 @@ def nullable(s: JSON) -> JSON:
     return {"anyOf": [s, {"type": "null"}]}
 
 
-def obj(required: dict[str, JSON], optional: dict[str, JSON] | None = None, extra: bool = False) -> JSON:
+def obj(
+    required: dict[str, JSON], optional: dict[str, JSON] | None = None, extra: bool = False
+) -> JSON:
     props = {**required, **(optional or {})}
     return {
         "type": "object",
@@ -84,8 +86,14 @@ DMARC_SECTION = section(
         "domain": nullable({"type": "string", "description": "the domain whose record applies"}),
         "org_domain": nullable(STRING),
         "record": nullable(STRING),
-        "inherited": {"type": "boolean", "description": "the record is the organisational domain's"},
-        "method": {"enum": ["psl", "tree"], "description": "how the organisational record was found"},
+        "inherited": {
+            "type": "boolean",
+            "description": "the record is the organisational domain's",
+        },
+        "method": {
+            "enum": ["psl", "tree"],
+            "description": "how the organisational record was found",
+        },
         "policy": POLICY,
         "subdomain_policy": POLICY,
         "pct": nullable(INT),
@@ -115,19 +123,23 @@ SPF_NODE: JSON = obj(
         "lookups": INT,
         "void_lookups": INT,
         "problems": PROBLEMS,
-        "children": array(
-            {"allOf": [{"$ref": "#/$defs/spf_node"}]}
-        ),
+        "children": array({"allOf": [{"$ref": "#/$defs/spf_node"}]}),
     },
     {"via": STRING, "truncated": BOOL},
 )
 SPF_SECTION = section(
     {
         "records": array(STRING),
-        "lookups": {"type": "integer", "description": "DNS-querying terms a receiver would count (limit 10)"},
+        "lookups": {
+            "type": "integer",
+            "description": "DNS-querying terms a receiver would count (limit 10)",
+        },
         "void_lookups": {"type": "integer", "description": "lookups that found nothing (limit 2)"},
         "all_qualifier": nullable({"enum": ["+", "-", "~", "?"]}),
-        "ipv4_addresses": {"type": "integer", "description": "IPv4 addresses the record authorises"},
+        "ipv4_addresses": {
+            "type": "integer",
+            "description": "IPv4 addresses the record authorises",
+        },
         "tree": nullable({"$ref": "#/$defs/spf_node"}),
     }
 )
@@ -182,14 +194,26 @@ BIMI_SECTION = record_section(
 POSTURE: JSON = obj(
     {
         "verdict": {
-            "enum": ["enforced", "monitoring", "unprotected", "broken", "parked", "nonexistent", "indeterminate"],
+            "enum": [
+                "enforced",
+                "monitoring",
+                "unprotected",
+                "broken",
+                "parked",
+                "nonexistent",
+                "indeterminate",
+            ],
             "description": "enforced: DMARC quarantine/reject at 100% with a valid SPF record or DKIM key; "
             "monitoring: DMARC p=none or pct<100; unprotected: no DMARC record; broken: SPF or DMARC "
             "with errors, or an enforcing policy nothing can pass; parked: null MX, or no MX and "
             "SPF -all; nonexistent: NXDOMAIN; indeterminate: DNS failed for SPF, DMARC or MX",
         },
         "reasons": array(STRING),
-        "warnings": {"type": "array", "items": STRING, "description": "codes of every warning in the record"},
+        "warnings": {
+            "type": "array",
+            "items": STRING,
+            "description": "codes of every warning in the record",
+        },
     }
 )
 
@@ -239,7 +263,9 @@ SPF_RESULT: JSON = obj(
         "ip": STRING,
         "sender": STRING,
         "helo": STRING,
-        "result": {"enum": ["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]},
+        "result": {
+            "enum": ["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
+        },
         "domain": STRING,
         "explanation": STRING,
         "mechanism": nullable(STRING),

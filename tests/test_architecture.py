@@ -6,7 +6,18 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "bulkauth"
-IO_MODULES = {"anyio", "asyncio", "aiodns", "pycares", "orjson", "socket", "uvloop", "typer", "rich", "selectors"}
+IO_MODULES = {
+    "anyio",
+    "asyncio",
+    "aiodns",
+    "pycares",
+    "orjson",
+    "socket",
+    "uvloop",
+    "typer",
+    "rich",
+    "selectors",
+}
 LAYERS = ["core", "dns", "pipeline", "cli"]
 
 

@@ -13,14 +13,16 @@ import orjson
 import pytest
 from dnsserver import serving
 
-from bulkauth.schema import SCHEMAS
 from bulkauth.pipeline.sources import read_domain_list
+from bulkauth.schema import SCHEMAS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
 
-def bulkauth(*args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def bulkauth(
+    *args: str, stdin: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "bulkauth", *args],
@@ -111,7 +113,11 @@ def test_same_records_from_a_real_dns_server(zone_run: list[dict[str, Any]]) -> 
 
 def test_stdin_and_garbage_bytes() -> None:
     proc = bulkauth(
-        "domains", "-", "--zones", "data/zones", "--no-progress",
+        "domains",
+        "-",
+        "--zones",
+        "data/zones",
+        "--no-progress",
         stdin=b"good1.example\n\xff\xfe\x00junk\n\x00\n" + b"a" * 10_000 + b"\n# c\n",
     )
     out = records(proc.stdout)
@@ -123,7 +129,15 @@ def test_dns_failure_is_indeterminate_never_missing() -> None:
     with serving(DATA / "zones") as server:
         server.fault("servfail", name="*good1.example")
         proc = bulkauth(
-            "domains", "-", "-n", server.nameserver, "--no-progress", "--retries", "1", "--timeout", "1",
+            "domains",
+            "-",
+            "-n",
+            server.nameserver,
+            "--no-progress",
+            "--retries",
+            "1",
+            "--timeout",
+            "1",
             stdin=b"good1.example\n",
         )
     (rec,) = records(proc.stdout)
@@ -141,12 +155,23 @@ def test_usage_errors_say_what_to_do(tmp_path: Path) -> None:
     assert proc.returncode == 2 and b"no zone files" in proc.stderr
 
 
-def test_resume_continues_without_duplicates_or_gaps(tmp_path: Path, zone_run: list[dict[str, Any]]) -> None:
+def test_resume_continues_without_duplicates_or_gaps(
+    tmp_path: Path, zone_run: list[dict[str, Any]]
+) -> None:
     out = tmp_path / "out.ndjson"
     full = b"".join(orjson.dumps(r) + b"\n" for r in zone_run)
     cut = full.index(b"\n", len(full) // 2) + 1
     out.write_bytes(full[:cut] + full[cut : cut + 40])  # a torn line, as after SIGKILL mid-write
-    bulkauth("domains", "data/domains.txt", "--zones", "data/zones", "--no-progress", "-o", str(out), "--resume")
+    bulkauth(
+        "domains",
+        "data/domains.txt",
+        "--zones",
+        "data/zones",
+        "--no-progress",
+        "-o",
+        str(out),
+        "--resume",
+    )
     assert records(out.read_bytes()) == zone_run
 
 

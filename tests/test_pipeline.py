@@ -34,7 +34,13 @@ def test_output_is_in_input_order_with_bounded_work_in_flight() -> None:
         return {"i": i}
 
     outcome = run(
-        run_ordered(iter(range(1000)), work, lambda i, e: {"i": i, "error": internal_error(e)}, out.append, window=32)
+        run_ordered(
+            iter(range(1000)),
+            work,
+            lambda i, e: {"i": i, "error": internal_error(e)},
+            out.append,
+            window=32,
+        )
     )
     assert [r["i"] for r in out] == list(range(1000))
     assert outcome.items == outcome.written == 1000

@@ -11,7 +11,9 @@ from bulkauth.schema import SCHEMAS
 
 
 def test_single_check_prints_result_explanation_and_trace() -> None:
-    out = bulkauth("spf", "192.0.2.98", "user@macros.example", "--zones", "data/zones").stdout.decode()
+    out = bulkauth(
+        "spf", "192.0.2.98", "user@macros.example", "--zones", "data/zones"
+    ).stdout.decode()
     assert out.startswith("fail (-all)")
     assert "explanation: 192.0.2.98 is not allowed to send mail for macros.example" in out
     assert "exists:%{i}._spf.%{d} -> no match" in out
@@ -19,7 +21,11 @@ def test_single_check_prints_result_explanation_and_trace() -> None:
 
 def test_json_record_over_a_real_dns_server() -> None:
     with serving(DATA / "zones") as server:
-        rec = orjson.loads(bulkauth("spf", "198.51.100.7", "x@good1.example", "-n", server.nameserver, "--json").stdout)
+        rec = orjson.loads(
+            bulkauth(
+                "spf", "198.51.100.7", "x@good1.example", "-n", server.nameserver, "--json"
+            ).stdout
+        )
     assert rec["result"] == "pass" and rec["mechanism"] == "include:_spf.mailcloud.example"
     assert rec["lookups"] == 2
     jsonschema.validate(rec, SCHEMAS["spf"])
@@ -28,7 +34,12 @@ def test_json_record_over_a_real_dns_server() -> None:
 def test_input_file_gives_one_record_per_line_also_for_bad_lines() -> None:
     lines = b"198.51.100.7 a@good1.example\nbad line here extra\n1.2.3.4 <> mx1.toomany.example\n300.1.1.1 a@b.example\n"
     recs = records(bulkauth("spf", "--input", "-", "--zones", "data/zones", stdin=lines).stdout)
-    assert [r.get("result", r["status"]) for r in recs] == ["pass", "invalid_input", "none", "invalid_input"]
+    assert [r.get("result", r["status"]) for r in recs] == [
+        "pass",
+        "invalid_input",
+        "none",
+        "invalid_input",
+    ]
     assert recs[2]["domain"] == "mx1.toomany.example"
     validator = jsonschema.Draft202012Validator(SCHEMAS["spf"])
     for r in recs:
@@ -36,7 +47,11 @@ def test_input_file_gives_one_record_per_line_also_for_bad_lines() -> None:
 
 
 def test_too_many_lookups_is_permerror() -> None:
-    rec = orjson.loads(bulkauth("spf", "192.0.2.200", "a@toomany.example", "--zones", "data/zones", "--json").stdout)
+    rec = orjson.loads(
+        bulkauth(
+            "spf", "192.0.2.200", "a@toomany.example", "--zones", "data/zones", "--json"
+        ).stdout
+    )
     assert rec["result"] == "permerror" and rec["problem"]["code"] == "spf.too_many_lookups"
 
 

@@ -18,7 +18,7 @@ def test_parallel_merges_each_round_into_one_batch() -> None:
     batches: list[tuple[Query, ...]] = []
     step = parallel(chain("a.example", 3), chain("b.example", 1), chain("c.example", 0))
     try:
-        batch = step.send(None)
+        batch = next(step)
         while True:
             batches.append(batch)
             batch = step.send(tuple(Answer(Rcode.NXDOMAIN) for _ in batch))

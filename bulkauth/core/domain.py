@@ -19,7 +19,15 @@ SCHEMA = "bulkauth.domain/1"
 SECTIONS = ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi")
 
 #: posture values, from the most to the least protected (documented in the schema)
-POSTURES = ("enforced", "monitoring", "unprotected", "broken", "parked", "nonexistent", "indeterminate")
+POSTURES = (
+    "enforced",
+    "monitoring",
+    "unprotected",
+    "broken",
+    "parked",
+    "nonexistent",
+    "indeterminate",
+)
 
 
 def audit_domain(
@@ -54,7 +62,9 @@ def audit_domain(
 
 def is_parked(spf: SpfAudit, mx: MxAudit) -> bool:
     """A domain that neither sends nor receives mail: null MX (RFC 7505), or no MX and SPF -all only."""
-    sends_nothing = spf.state is State.VALID and [r.split() for r in spf.records] == [["v=spf1", "-all"]]
+    sends_nothing = spf.state is State.VALID and [r.split() for r in spf.records] == [
+        ["v=spf1", "-all"]
+    ]
     return mx.null_mx or (sends_nothing and mx.state is State.MISSING)
 
 
@@ -80,7 +90,9 @@ def _enforced(dmarc: DmarcAudit) -> bool:
     return d.state is State.VALID and d.policy in ("quarantine", "reject") and (pct or 100) >= 100
 
 
-def posture(spf: SpfAudit, dmarc: DmarcAudit, dkim: DkimAudit, mx: MxAudit, parked: bool) -> dict[str, Any]:
+def posture(
+    spf: SpfAudit, dmarc: DmarcAudit, dkim: DkimAudit, mx: MxAudit, parked: bool
+) -> dict[str, Any]:
     """One verdict per domain, with the reasons and every warning code, for group-by queries.
 
     enforced: DMARC quarantine/reject at 100% with a valid SPF record or a DKIM key;
@@ -98,18 +110,29 @@ def posture(spf: SpfAudit, dmarc: DmarcAudit, dkim: DkimAudit, mx: MxAudit, park
         reasons.append("the domain does not exist (NXDOMAIN)")
     elif State.INDETERMINATE in (dmarc.state, spf.state) or mx.state is State.INDETERMINATE:
         verdict = "indeterminate"
-        reasons.append("DNS failed for " + ", ".join(
-            n for n, s in (("spf", spf), ("dmarc", dmarc), ("mx", mx)) if s.state is State.INDETERMINATE
-        ))
+        reasons.append(
+            "DNS failed for "
+            + ", ".join(
+                n
+                for n, s in (("spf", spf), ("dmarc", dmarc), ("mx", mx))
+                if s.state is State.INDETERMINATE
+            )
+        )
     elif parked:
         verdict = "parked"
-        reasons.append("null MX" if mx.null_mx else "no MX and SPF -all: sends and receives no mail")
+        reasons.append(
+            "null MX" if mx.null_mx else "no MX and SPF -all: sends and receives no mail"
+        )
         if not _enforced(dmarc):
             warnings.append("posture.parked_without_dmarc_reject")
             reasons.append("a parked domain should publish DMARC p=reject against spoofing")
     elif spf.state is State.INVALID or dmarc.state is State.INVALID:
         verdict = "broken"
-        reasons += [f"{n} record has errors" for n, s in (("spf", spf), ("dmarc", dmarc)) if s.state is State.INVALID]
+        reasons += [
+            f"{n} record has errors"
+            for n, s in (("spf", spf), ("dmarc", dmarc))
+            if s.state is State.INVALID
+        ]
     elif dmarc.state is State.MISSING:
         verdict = "unprotected"
         reasons.append("no DMARC record: receivers apply no policy to forged mail")
@@ -119,9 +142,14 @@ def posture(spf: SpfAudit, dmarc: DmarcAudit, dkim: DkimAudit, mx: MxAudit, park
         reasons.append(f"DMARC policy {d.policy} at pct={d.record.pct if d.record else None}")
     elif not sender_auth:
         verdict = "broken"
-        reasons.append("DMARC enforces, but no valid SPF record or DKIM key was found: legitimate mail fails")
+        reasons.append(
+            "DMARC enforces, but no valid SPF record or DKIM key was found: legitimate mail fails"
+        )
     else:
         verdict = "enforced"
-        reasons.append(f"DMARC {dmarc.discovery.policy}" + (" with SPF" if spf.state is State.VALID else "")
-                       + (" and DKIM" if dkim.state is State.VALID else ""))
+        reasons.append(
+            f"DMARC {dmarc.discovery.policy}"
+            + (" with SPF" if spf.state is State.VALID else "")
+            + (" and DKIM" if dkim.state is State.VALID else "")
+        )
     return {"verdict": verdict, "reasons": reasons, "warnings": warnings}

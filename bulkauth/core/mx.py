@@ -63,7 +63,9 @@ def audit_mx(domain: str) -> Step[MxAudit]:
     q = Query(domain, RType.MX)
     answer = yield from ask(q.name, q.rtype)
     if answer.failed:
-        return MxAudit(State.INDETERMINATE, domain_exists=None, dns_failure=DnsFailure.of(q, answer))
+        return MxAudit(
+            State.INDETERMINATE, domain_exists=None, dns_failure=DnsFailure.of(q, answer)
+        )
     if answer.empty:
         problem = Problem(
             "mx.none",
@@ -91,7 +93,9 @@ def audit_mx(domain: str) -> Step[MxAudit]:
         if _is_address_literal(h.host):
             h.resolves = False
             problems.append(
-                Problem("mx.address_literal", "error", f"MX {h.host} is an address, not a host name")
+                Problem(
+                    "mx.address_literal", "error", f"MX {h.host} is an address, not a host name"
+                )
             )
     hosts_to_check = [h for h in hosts if not _is_address_literal(h.host)][:MAX_HOSTS_RESOLVED]
     if len(hosts) > MAX_HOSTS_RESOLVED:
@@ -106,7 +110,11 @@ def audit_mx(domain: str) -> Step[MxAudit]:
     checked = [h for h in hosts_to_check if h.resolves is not None]
     if checked and not any(h.resolves for h in checked):
         problems.append(
-            Problem("mx.no_host_resolves", "error", "no MX host has an address: mail cannot be delivered")
+            Problem(
+                "mx.no_host_resolves",
+                "error",
+                "no MX host has an address: mail cannot be delivered",
+            )
         )
     return MxAudit(state_from(problems), hosts=hosts, problems=problems)
 
@@ -118,7 +126,11 @@ def _resolve_hosts(hosts: list[MxHost], problems: list[Problem]) -> Step[None]:
         a4, a6 = answers[2 * i], answers[2 * i + 1]
         if a4.failed and a6.failed:
             problems.append(
-                Problem("mx.host_dns_failure", "warning", f"could not resolve MX host {h.host}: {a4.rcode}")
+                Problem(
+                    "mx.host_dns_failure",
+                    "warning",
+                    f"could not resolve MX host {h.host}: {a4.rcode}",
+                )
             )
             continue
         h.addresses = a4.addresses() + a6.addresses()
@@ -127,11 +139,15 @@ def _resolve_hosts(hosts: list[MxHost], problems: list[Problem]) -> Step[None]:
         if chain:
             h.cname = chain[-1]
             problems.append(
-                Problem("mx.cname", "warning", f"MX host {h.host} is a CNAME (RFC 2181 10.3 forbids it)")
+                Problem(
+                    "mx.cname", "warning", f"MX host {h.host} is a CNAME (RFC 2181 10.3 forbids it)"
+                )
             )
         if not h.resolves:
             problems.append(
-                Problem("mx.host_unresolvable", "warning", f"MX host {h.host} has no A or AAAA record")
+                Problem(
+                    "mx.host_unresolvable", "warning", f"MX host {h.host} has no A or AAAA record"
+                )
             )
 
 

@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from bulkauth.core.model import MX, Answer, Query, Rcode, RType, Rdata
+from bulkauth.core.model import MX, Answer, Query, Rcode, Rdata, RType
 
 _MAX_CNAME_HOPS = 16
 
@@ -67,7 +67,11 @@ class ZoneSet:
     @classmethod
     def load(cls, path: str | Path) -> ZoneSet:
         p = Path(path)
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
+        files = (
+            sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            if p.is_dir()
+            else [p]
+        )
         if not files:
             raise ZoneLoadError(f"{p}: no zone files found")
         zones = []
@@ -120,7 +124,9 @@ class ZoneSet:
                 node = self._wildcard(zone, name)
             if node is None:
                 rcode = Rcode.NOERROR if name in self._interior else Rcode.NXDOMAIN
-                return Answer(rcode, cnames=tuple(cnames), ttl=min(cname_ttl, self._negative_ttl(zone)))
+                return Answer(
+                    rcode, cnames=tuple(cnames), ttl=min(cname_ttl, self._negative_ttl(zone))
+                )
             rds = node.get_rdataset(dns.rdataclass.IN, rdtype)
             if rds is not None:
                 return Answer(
@@ -136,7 +142,9 @@ class ZoneSet:
             name = cname[0].target
             cname_ttl = min(cname_ttl, cname.ttl)
             cnames.append(name.to_text(omit_final_dot=True).lower())
-        return Answer(Rcode.SERVFAIL, cnames=tuple(cnames), detail="CNAME chain too long in zone data")
+        return Answer(
+            Rcode.SERVFAIL, cnames=tuple(cnames), detail="CNAME chain too long in zone data"
+        )
 
     def _wildcard(self, zone: dns.zone.Zone, name: dns.name.Name) -> dns.node.Node | None:
         # RFC 4592: synthesise from "*." + the closest encloser, the nearest existing ancestor.

@@ -32,9 +32,7 @@ async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Recor
         domain = parse_domain(item.text)
     except NameError_ as exc:
         return invalid_input(item, exc.code, str(exc))
-    sections = await drive(
-        audit_domain(domain, config.dmarc_discovery, config.selectors), resolver
-    )
+    sections = await drive(audit_domain(domain, config.dmarc_discovery, config.selectors), resolver)
     return {**_base(item), "domain": domain, "status": "ok", **sections}
 
 
@@ -52,9 +50,14 @@ def _skip_done(items: Iterator[Item], config: RunConfig) -> tuple[Iterator[Item]
     skipped = list(islice(items, done - 1))
     last_item = next(items, None)
     last = last_record(config.output)
-    if last_item is None or last is None or (last.get("line"), last.get("input")) != (
-        last_item.line,
-        last_item.text,
+    if (
+        last_item is None
+        or last is None
+        or (last.get("line"), last.get("input"))
+        != (
+            last_item.line,
+            last_item.text,
+        )
     ):
         raise ResumeMismatch(
             f"{config.output} holds {done} records but they do not match the first {done} input "
@@ -67,9 +70,7 @@ async def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome,
     """Run the audit; returns the outcome and how many items a resume skipped."""
     items, skipped = _skip_done(read_domain_list(paths), config)
     total = count_items(paths)
-    progress = RunProgress(
-        None if total is None else total - skipped, config.progress, SECTIONS
-    )
+    progress = RunProgress(None if total is None else total - skipped, config.progress, SECTIONS)
     resolver = Resolver(make_backend(config), config.resolver)
     sink = NdjsonSink(config.output, append=skipped > 0)
 

@@ -63,7 +63,9 @@ class RunProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def summary(self, counters: Counters, backend: str, skipped: int = 0, stopped: str | None = None) -> None:
+    def summary(
+        self, counters: Counters, backend: str, skipped: int = 0, stopped: str | None = None
+    ) -> None:
         elapsed = time.monotonic() - self.started
         done = sum(self.by_status.values())
         lines = [
@@ -84,6 +86,8 @@ class RunProgress:
             f"{counters.retries:,} retries, {counters.timeouts:,} timeouts, {counters.failures:,} failed"
         )
         if stopped:
-            lines.append(f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped")
+            lines.append(
+                f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped"
+            )
         for line in lines:
             self.console.print(line, highlight=False, soft_wrap=True)

@@ -58,26 +58,43 @@ async def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
     progress = RunProgress(None, config.progress, ())
 
     async def work(item: Item) -> Record:
-        base: dict[str, Any] = {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text}
+        base: dict[str, Any] = {
+            "schema": SCHEMA,
+            "source": item.source,
+            "line": item.line,
+            "input": item.text,
+        }
         try:
             if item.defect:
                 raise BadCheck(item.defect)
             ip, sender, helo = parse_check_line(item.text)
         except BadCheck as exc:
-            return {**base, "status": "invalid_input", "error": {"code": "input.bad_check", "message": str(exc)}}
+            return {
+                **base,
+                "status": "invalid_input",
+                "error": {"code": "input.bad_check", "message": str(exc)},
+            }
         result = await check_one(resolver, ip, sender, helo)
         return {**base, "status": "ok", **result_record(ip, sender, helo, result)}
 
     def failed(item: Item, exc: BaseException) -> Record:
-        return {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text,
-                "status": "error", "error": internal_error(exc)}
+        return {
+            "schema": SCHEMA,
+            "source": item.source,
+            "line": item.line,
+            "input": item.text,
+            "status": "error",
+            "error": internal_error(exc),
+        }
 
     def emit(rec: Record) -> None:
         sink.write(rec)
         progress.record(rec)
 
     try:
-        outcome = await run_ordered(_items(paths), work, failed, emit, window=max(64, config.resolver.concurrency))
+        outcome = await run_ordered(
+            _items(paths), work, failed, emit, window=max(64, config.resolver.concurrency)
+        )
     finally:
         sink.close()
         progress.close()
@@ -86,7 +103,9 @@ async def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
     return outcome
 
 
-async def run_spf_one(ip: str, sender: str, helo: str, config: RunConfig) -> tuple[Record, SpfResult]:
+async def run_spf_one(
+    ip: str, sender: str, helo: str, config: RunConfig
+) -> tuple[Record, SpfResult]:
     resolver = Resolver(make_backend(config), config.resolver)
     try:
         result = await check_one(resolver, ip, sender, helo)
