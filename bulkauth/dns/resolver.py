@@ -69,9 +69,25 @@ class Resolver:
         return await self._chase(name, q.rtype, answer)
 
     async def resolve_many(self, queries: Sequence[Query]) -> tuple[Answer, ...]:
-        if len(queries) == 1:
-            return (await self.resolve(queries[0]),)
-        return tuple(await asyncio.gather(*(self.resolve(q) for q in queries)))
+        # Most answers in a bulk run come from the cache (shared provider records): serve
+        # those without a task each, and gather only the misses.
+        answers: list[Answer | None] = [self._final_from_cache(q) for q in queries]
+        misses = [i for i, a in enumerate(answers) if a is None]
+        if len(misses) == 1:
+            answers[misses[0]] = await self.resolve(queries[misses[0]])
+        elif misses:
+            fetched = await asyncio.gather(*(self.resolve(queries[i]) for i in misses))
+            for i, a in zip(misses, fetched, strict=True):
+                answers[i] = a
+        return tuple(a for a in answers if a is not None)
+
+    def _final_from_cache(self, q: Query) -> Answer | None:
+        """A cached answer that needs no CNAME chasing, for a query whose name is already normal."""
+        answer = self.cache.get(q)
+        if answer is None or (answer.cnames and not answer.records and q.rtype is not RType.CNAME):
+            return None
+        self.counters.cache_hits += 1
+        return answer
 
     async def _chase(self, name: str, rtype: RType, answer: Answer) -> Answer:
         chain = list(answer.cnames)
