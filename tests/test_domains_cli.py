@@ -104,11 +104,39 @@ def test_garbage_lines_get_invalid_input_records(zone_run: list[dict[str, Any]])
     }
 
 
-def test_same_records_from_a_real_dns_server(zone_run: list[dict[str, Any]]) -> None:
-    """The zone-file backend and a DNS server on loopback serving the same zones agree."""
+def without_type99(run: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The zone run as c-ares sees it: c-ares cannot ask for the SPF RR type (99) at all."""
+    out = orjson.loads(orjson.dumps(run))
+    for rec in out:
+        if rec.get("status") == "ok":
+            spf = rec["spf"]
+            spf["problems"] = [p for p in spf["problems"] if p["code"] != "spf.rr_type_99"]
+            warnings = rec["posture"]["warnings"]
+            rec["posture"]["warnings"] = [w for w in warnings if w != "spf.rr_type_99"]
+    return out
+
+
+@pytest.mark.parametrize("backend", ["udp", "aiodns"])
+def test_same_records_from_a_real_dns_server(zone_run: list[dict[str, Any]], backend: str) -> None:
+    """The zone-file backend and a DNS server on loopback serving the same zones agree.
+
+    Named difference: through aiodns the deprecated SPF RR type cannot be queried, so
+    spf99.example's `spf.rr_type_99` warning is only seen by the other backends.
+    """
     with serving(DATA / "zones") as server:
-        proc = bulkauth("domains", "data/domains.txt", "-n", server.nameserver, "--no-progress")
-    assert records(proc.stdout) == zone_run
+        proc = bulkauth(
+            "domains",
+            "data/domains.txt",
+            "-n",
+            server.nameserver,
+            "--backend",
+            backend,
+            "--no-progress",
+        )
+    expected = without_type99(zone_run) if backend == "aiodns" else zone_run
+    assert records(proc.stdout) == expected
+    if backend == "aiodns":
+        assert expected != zone_run  # the named difference is real, not vacuous
 
 
 def test_stdin_and_garbage_bytes() -> None:

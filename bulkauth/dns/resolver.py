@@ -120,6 +120,10 @@ class Resolver:
         self._flights[q] = fut
         try:
             answer = await self._ask(q)
+            if len(answer.records) > 1:
+                # RRsets are unordered and servers rotate them: one canonical order makes every
+                # record we write reproducible, whichever server or backend answered
+                answer = replace(answer, records=tuple(sorted(answer.records, key=repr)))
             self.cache.put(q, answer)
             fut.set_result(answer)
             return answer
