@@ -6,7 +6,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import typer
@@ -53,6 +53,14 @@ Output = Annotated[
 ]
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run into --output.")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes (default: one per core for inputs of 2,000+ items).",
+    ),
 ]
 ShowProgress = Annotated[
     bool | None,
@@ -147,6 +155,7 @@ def domains(
     output: Output = None,
     resume: Resume = False,
     progress: ShowProgress = None,
+    workers: Workers = None,
     selectors: Annotated[
         str | None,
         typer.Option(
@@ -178,8 +187,9 @@ def domains(
         raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
     config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
     config.selectors = _selectors(selectors)
+    config.workers = workers
     try:
-        outcome, _ = _run(lambda: run_domains(files or ["-"], config))
+        outcome, _ = run_domains(files or ["-"], config)
     except (
         ZoneLoadError,
         ResumeMismatch,
@@ -217,6 +227,7 @@ def spf(
     retries: Retries = 2,
     output: Output = None,
     progress: ShowProgress = None,
+    workers: Workers = None,
 ) -> None:
     """One RFC 7208 check_host: the result, the explanation and the trace of terms evaluated."""
     import orjson
@@ -226,9 +237,10 @@ def spf(
     config = _config(
         nameserver, zones, backend, concurrency, qps, timeout, retries, output, False, progress
     )
+    config.workers = workers
     if input_file is not None:
         _check_inputs([input_file])
-        outcome = _run(lambda: run_spf_file([input_file], config))
+        outcome = run_spf_file([input_file], config)
         if outcome.stopped_by is not None:
             raise typer.Exit(128 + outcome.stopped_by)
         return
@@ -252,11 +264,116 @@ def spf(
         typer.echo(f"  {step}")
 
 
+def _as_of(value: str) -> Literal["received", "now"] | float:
+    """--as-of received|now|ISO-8601 (a time without a zone is UTC)."""
+    from datetime import UTC, datetime
+
+    v = value.strip().lower()
+    if v == "received":
+        return "received"
+    if v == "now":
+        return "now"
+    try:
+        t = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            "give received, now, or an ISO-8601 time such as 2024-05-01T12:00:00Z",
+            param_hint="--as-of",
+        ) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.timestamp()
+
+
+@app.command()
+def messages(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="mbox files (also .gz/.bz2/.xz), Maildirs, folders of .eml, single .eml; '-' or none = stdin."
+        ),
+    ] = None,
+    nameserver: Nameserver = None,
+    zones: Zones = None,
+    backend: Backend = "auto",
+    concurrency: Concurrency = 500,
+    qps: Qps = 0.0,
+    timeout: Timeout = 3.0,
+    retries: Retries = 2,
+    output: Output = None,
+    resume: Resume = False,
+    progress: ShowProgress = None,
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Clock for DKIM t=/x=: 'received' (the receiving hop's Received date, else Date), 'now', "
+            "or an ISO-8601 time.",
+        ),
+    ] = "received",
+    trusted_receiver: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-receiver",
+            help="The receiving system's host: its Received field gives the SMTP client and HELO, its "
+            "Authentication-Results the verdicts compared. A leading '.' matches subdomains.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=0, help="Verifier processes (default: one per core; 0: none)."
+        ),
+    ] = None,
+    dmarc_discovery: Annotated[
+        str,
+        typer.Option(
+            "--dmarc-discovery",
+            help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).",
+        ),
+    ] = "psl",
+    crypto: Annotated[
+        str, typer.Option("--crypto", hidden=True, help="RSA implementation: openssl or python.")
+    ] = "openssl",
+) -> None:
+    """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
+    from bulkauth.core.msgcheck import CheckOptions
+    from bulkauth.dns.zonefile import ZoneLoadError
+    from bulkauth.pipeline.messages import MessageOptions, run_messages
+    from bulkauth.pipeline.sinks import ResumeMismatch
+
+    config = _config(
+        nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress
+    )
+    for p in paths or []:
+        if p != "-" and not Path(p).exists():
+            raise _fail(
+                f"{p}: no such file or folder (give mbox files, Maildirs, .eml files or folders)"
+            )
+    if dmarc_discovery not in ("psl", "tree"):
+        raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
+    if crypto not in ("openssl", "python"):
+        raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
+    config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
+    check = CheckOptions(
+        as_of=_as_of(as_of),
+        trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
+        crypto="python" if crypto == "python" else "openssl",
+    )
+    options = MessageOptions(check=check, workers=workers)
+    try:
+        outcome, _ = _run(lambda: run_messages(paths or ["-"], config, options))
+    except (ZoneLoadError, ResumeMismatch) as exc:
+        raise _fail(str(exc)) from None
+    if outcome.stopped_by is not None:
+        raise typer.Exit(128 + outcome.stopped_by)
+
+
 @app.command()
 def schema(
     kind: Annotated[
         str,
-        typer.Argument(help="Which record: domains (messages comes with archive verification)."),
+        typer.Argument(help="Which record: domains, spf or messages."),
     ],
 ) -> None:
     """Print the JSON Schema of a record type."""

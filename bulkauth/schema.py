@@ -302,4 +302,196 @@ SPF: JSON = {
     ],
 }
 
-SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF}
+# --- bulkauth.message/1 -----------------------------------------------------------------------
+
+RESULT_8601: JSON = {
+    "enum": ["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"]
+}
+CODE: JSON = nullable({"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"})
+TIME: JSON = nullable({"type": "string", "description": "ISO 8601, UTC"})
+_INT_OR_NULL = nullable(INT)
+_STR_OR_NULL = nullable(STRING)
+
+RECEIVED: JSON = obj(
+    {
+        "index": {"type": "integer", "minimum": 0, "description": "among Received fields, 0 = topmost"},
+        "helo": _STR_OR_NULL,
+        "client_ip": _STR_OR_NULL,
+        "rdns": _STR_OR_NULL,
+        "by": _STR_OR_NULL,
+        "protocol": _STR_OR_NULL,
+        "time": TIME,
+    }
+)
+ENVELOPE: JSON = obj(
+    {
+        "mail_from": {**_STR_OR_NULL, "description": "'' is the null reverse-path"},
+        "mail_from_source": nullable(
+            {"enum": ["return-path", "authentication-results", "received-envelope-from"]}
+        ),
+        "helo": _STR_OR_NULL,
+        "client_ip": _STR_OR_NULL,
+        "receiver": _STR_OR_NULL,
+        "received": nullable(RECEIVED),
+    }
+)
+DKIM_SIGNATURE: JSON = obj(
+    {
+        "index": {"type": "integer", "minimum": 0, "description": "among DKIM-Signature fields, 0 = topmost"},
+        "result": {"enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror"]},
+        "code": CODE,
+        "message": STRING,
+        "d": _STR_OR_NULL,
+        "s": _STR_OR_NULL,
+        "a": _STR_OR_NULL,
+        "c": _STR_OR_NULL,
+        "i": _STR_OR_NULL,
+        "t": _INT_OR_NULL,
+        "x": _INT_OR_NULL,
+        "l": _INT_OR_NULL,
+        "h": array(STRING),
+        "key": nullable(obj({"name": STRING, "type": _STR_OR_NULL, "bits": _INT_OR_NULL})),
+        "b": {**_STR_OR_NULL, "description": "the first characters of b=, as Authentication-Results quote it"},
+        "problems": PROBLEMS,
+    }
+)
+ALIGNMENT: JSON = nullable(
+    obj(
+        {
+            "mode": {"enum": ["r", "s"]},
+            "aligned": BOOL,
+            "domain": _STR_OR_NULL,
+            "authenticated": array(STRING),
+        }
+    )
+)
+MESSAGE_DMARC: JSON = obj(
+    {
+        "result": {"enum": ["pass", "fail", "none", "temperror", "permerror"]},
+        "code": CODE,
+        "message": STRING,
+        "from_domain": _STR_OR_NULL,
+        "policy_domain": _STR_OR_NULL,
+        "org_domain": _STR_OR_NULL,
+        "record": _STR_OR_NULL,
+        "policy": POLICY,
+        "pct": _INT_OR_NULL,
+        "testing": BOOL,
+        "sampled": nullable(BOOL),
+        "disposition": {"enum": ["none", "quarantine", "reject"]},
+        "alignment": obj({"dkim": ALIGNMENT, "spf": ALIGNMENT}),
+        "problems": PROBLEMS,
+    }
+)
+MESSAGE_SPF: JSON = obj(
+    {
+        "result": RESULT_8601,
+        "code": CODE,
+        "message": STRING,
+        "identity": nullable({"enum": ["mailfrom", "helo"]}),
+        "domain": _STR_OR_NULL,
+        "mail_from": _STR_OR_NULL,
+        "helo": _STR_OR_NULL,
+        "client_ip": _STR_OR_NULL,
+        "sources": obj(
+            {
+                "mail_from": _STR_OR_NULL,
+                "client_ip": _STR_OR_NULL,
+                "helo": _STR_OR_NULL,
+                "received_index": _INT_OR_NULL,
+            }
+        ),
+        "mechanism": _STR_OR_NULL,
+        "explanation": STRING,
+        "lookups": INT,
+        "dns_failure": DNS_FAILURE,
+    }
+)
+ARC_SET: JSON = obj(
+    {
+        "instance": _INT_OR_NULL,
+        "ams_domain": _STR_OR_NULL,
+        "ams_valid": BOOL,
+        "as_domain": _STR_OR_NULL,
+        "as_valid": BOOL,
+        "cv": _STR_OR_NULL,
+    }
+)
+MESSAGE_ARC: JSON = obj(
+    {
+        "result": {"enum": ["pass", "fail", "none", "temperror", "permerror"]},
+        "code": CODE,
+        "message": STRING,
+        "instances": INT,
+        "oldest_ams_domain": _STR_OR_NULL,
+        "sets": array(ARC_SET),
+    }
+)
+HISTORY: JSON = nullable(
+    obj(
+        {
+            "authserv_id": _STR_OR_NULL,
+            "index": INT,
+            "dkim": array(obj({"result": _STR_OR_NULL, "d": _STR_OR_NULL, "b": _STR_OR_NULL, "selector": _STR_OR_NULL})),
+            "spf": _STR_OR_NULL,
+            "dmarc": _STR_OR_NULL,
+            "arc": _STR_OR_NULL,
+            "disagree": BOOL,
+            "disagreements": array(
+                obj(
+                    {
+                        "method": {"enum": ["dkim", "spf", "dmarc", "arc"]},
+                        "ours": STRING,
+                        "theirs": STRING,
+                        "code": CODE,
+                        "message": STRING,
+                        "domain": _STR_OR_NULL,
+                    }
+                )
+            ),
+        }
+    )
+)
+_MESSAGE_BASE: dict[str, JSON] = {
+    "schema": {"const": "bulkauth.message/1"},
+    "source": {"type": "string", "description": "the input as given: file, folder, or <stdin>"},
+    "path": {"type": "string", "description": "the file holding the message"},
+    "kind": {"enum": ["mbox", "maildir", "eml"]},
+    "index": {"type": "integer", "minimum": 1, "description": "position within the source"},
+    "offset": {**_INT_OR_NULL, "description": "mbox: byte offset of the From_ line (decompressed)"},
+    "size": {"type": "integer", "minimum": 0},
+}
+MESSAGE_OK: JSON = obj(
+    {
+        **_MESSAGE_BASE,
+        "status": {"const": "ok"},
+        "message_id": _STR_OR_NULL,
+        "date": TIME,
+        "from": obj({"addresses": array(STRING), "domain": _STR_OR_NULL, "fields": INT}),
+        "envelope": ENVELOPE,
+        "as_of": obj({"time": TIME, "source": {"enum": ["received", "date", "now", "fixed"]}}),
+        "dkim": obj(
+            {
+                "result": {"enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror", "none"]},
+                "signatures": array(DKIM_SIGNATURE),
+            }
+        ),
+        "spf": MESSAGE_SPF,
+        "dmarc": MESSAGE_DMARC,
+        "arc": MESSAGE_ARC,
+        "history": HISTORY,
+        "problems": PROBLEMS,
+    }
+)
+MESSAGE_NOT_OK: JSON = obj(
+    {**_MESSAGE_BASE, "status": {"enum": ["invalid_input", "error"]}, "error": ERROR}
+)
+MESSAGE: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.message/1",
+    "title": "bulkauth message verification record",
+    "description": "One line of `bulkauth messages` output: one per message, in archive order.",
+    "oneOf": [MESSAGE_OK, MESSAGE_NOT_OK],
+}
+
+SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF, "messages": MESSAGE}

@@ -106,7 +106,7 @@ def test_garbage_lines_get_invalid_input_records(zone_run: list[dict[str, Any]])
 
 def without_type99(run: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The zone run as c-ares sees it: c-ares cannot ask for the SPF RR type (99) at all."""
-    out = orjson.loads(orjson.dumps(run))
+    out: list[dict[str, Any]] = orjson.loads(orjson.dumps(run))
     for rec in out:
         if rec.get("status") == "ok":
             spf = rec["spf"]

@@ -124,12 +124,14 @@ def _resolve_hosts(hosts: list[MxHost], problems: list[Problem]) -> Step[None]:
     answers = yield from ask_all(queries)
     for i, h in enumerate(hosts):
         a4, a6 = answers[2 * i], answers[2 * i + 1]
-        if a4.failed and a6.failed:
+        # no address found while one of the two lookups failed: unknown, not "does not resolve"
+        if (a4.failed or a6.failed) and not (a4.addresses() or a6.addresses()):
+            failed = a4 if a4.failed else a6
             problems.append(
                 Problem(
                     "mx.host_dns_failure",
                     "warning",
-                    f"could not resolve MX host {h.host}: {a4.rcode}",
+                    f"could not resolve MX host {h.host}: {failed.rcode}",
                 )
             )
             continue

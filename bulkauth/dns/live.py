@@ -1,8 +1,9 @@
 """AiodnsBackend: the live backend, over aiodns 4 / pycares 5 (c-ares 1.34).
 
-One c-ares channel serves the whole run; it is created lazily inside the running loop because
-aiodns binds it to that loop. Facts about c-ares that shaped this module (measured here with
-pycares 5.2.1 / c-ares 1.34.9 against ``tests/dnsserver.py``):
+One c-ares channel per nameserver serves the whole run (see AiodnsBackend for why not one for
+all); each is created lazily inside the running loop because aiodns binds it to that loop.
+Facts about c-ares that shaped this module (measured here with pycares 5.2.1 / c-ares 1.34.9
+against ``tests/dnsserver.py``):
 
 - **Per-try timeout.** Once c-ares has a few RTT samples for a server it ignores the configured
   timeout and waits max(250 ms, 5 x average RTT) per try, doubling the window at each further
@@ -38,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiodns
@@ -92,7 +95,10 @@ def tries_for(timeout: float) -> int:
 def cares_server(spec: str) -> str:
     """``HOST[:PORT]`` -> the c-ares server string with the port always explicit, so that the
     TCP retry of a truncated answer goes to the same port as UDP."""
-    host, port = parse_nameserver(spec)
+    try:
+        host, port = parse_nameserver(spec)
+    except ValueError:  # int() of the port: say what is wanted, not what int() thinks
+        raise ValueError(f"nameserver {spec!r}: give an IP address and a numeric port") from None
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:
@@ -102,8 +108,51 @@ def cares_server(spec: str) -> str:
     return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
 
+#: answers that say the server is not serving us (or not at all), as opposed to the question
+_SERVER_TROUBLE = frozenset({Rcode.SERVFAIL, Rcode.REFUSED, Rcode.TIMEOUT, Rcode.ERROR})
+#: consecutive troubles before a server is backed off, and the backoff (doubling) bounds
+_STRIKES = 3
+_BACKOFF_MIN = 0.5
+_BACKOFF_MAX = 30.0
+
+
+class _Upstream:
+    """One nameserver of several: its own c-ares channel and its health."""
+
+    __slots__ = ("down_until", "failures", "resolver", "server")
+
+    def __init__(self, server: str | None) -> None:
+        #: the c-ares server string, or None for the system resolvers
+        self.server = server
+        self.resolver: aiodns.DNSResolver | None = None
+        self.failures = 0
+        self.down_until = 0.0
+
+    def note(self, rcode: Rcode) -> None:
+        if rcode in (Rcode.NOERROR, Rcode.NXDOMAIN):
+            self.failures = 0
+            self.down_until = 0.0
+        elif rcode in _SERVER_TROUBLE:
+            self.failures += 1
+            if self.failures >= _STRIKES:
+                backoff = _BACKOFF_MIN * 2 ** min(self.failures - _STRIKES, 6)
+                self.down_until = time.monotonic() + min(_BACKOFF_MAX, backoff)
+
+
 class AiodnsBackend:
-    """The Backend over one aiodns resolver (c-ares channel) for the whole run."""
+    """The Backend over aiodns: one c-ares channel per given nameserver (one for the system
+    resolvers), kept for the whole run.
+
+    Several nameservers: c-ares would fail over between them only on timeouts, since
+    ``ARES_FLAG_NOCHECKRESP`` hands SERVFAIL/REFUSED back as answers (so that retries and their
+    counters live in the Resolver). A resolver that refuses us, or SERVFAILs everything, would
+    then take every query and every retry. So each server gets its own channel and this backend
+    chooses: round robin over the healthy ones; after three troubles in a row (SERVFAIL,
+    REFUSED, timeout, connection error) a server is left alone for 0.5 s, doubling up to 30 s,
+    and any good answer clears its record. The Resolver's retry of a failed query thus goes to
+    another server. A SERVFAIL that is the domain's fault (a lame delegation) costs a healthy
+    server at worst a short backoff: its good answers keep clearing the count.
+    """
 
     name = "aiodns"
 
@@ -122,19 +171,32 @@ class AiodnsBackend:
         self.timeout = timeout
         self.tries = tries if tries is not None else tries_for(timeout)
         self.negative_ttl = negative_ttl
-        self._resolver: aiodns.DNSResolver | None = None
+        self._upstreams = [_Upstream(s) for s in self.nameservers] or [_Upstream(None)]
+        self._turn = 0
 
-    def _channel(self) -> aiodns.DNSResolver:
-        if self._resolver is None:
+    def _channel(self, up: _Upstream) -> aiodns.DNSResolver:
+        if up.resolver is None:
             _capture_txt_strings()
-            self._resolver = aiodns.DNSResolver(
-                nameservers=self.nameservers or None,
+            up.resolver = aiodns.DNSResolver(
+                nameservers=[up.server] if up.server else None,
                 loop=asyncio.get_running_loop(),
                 timeout=self.timeout,
                 tries=self.tries,
                 flags=pycares.ARES_FLAG_EDNS | pycares.ARES_FLAG_NOCHECKRESP,
             )
-        return self._resolver
+        return up.resolver
+
+    def _pick(self) -> _Upstream:
+        ups = self._upstreams
+        if len(ups) == 1:
+            return ups[0]
+        now = time.monotonic()
+        for _ in range(len(ups)):
+            self._turn = (self._turn + 1) % len(ups)
+            if ups[self._turn].down_until <= now:
+                return ups[self._turn]
+        # all backed off: the one that comes back first
+        return min(ups, key=lambda u: u.down_until)
 
     async def query(self, q: Query) -> Answer:
         qtype = _QTYPES.get(q.rtype)
@@ -146,13 +208,22 @@ class AiodnsBackend:
             # c-ares reads the name as presentation text: a backslash starts an escape and NUL
             # ends the C string, so it would silently ask another name
             return Answer(Rcode.BADNAME, detail=f"name {q.name!r}: c-ares cannot ask it exactly")
+        up = self._pick()
         try:
-            result = await self._channel().query_dns(q.name, qtype)
+            result = await self._channel(up).query_dns(q.name, qtype)
         except aiodns.error.DNSError as exc:
-            return self._failure(exc)
+            answer = self._failure(exc)
         except (UnicodeError, ValueError) as exc:  # pycares' IDNA encoding of the name
             return Answer(Rcode.BADNAME, detail=f"name {q.name!r}: {exc}")
-        return to_answer(q, result, self.negative_ttl)
+        except asyncio.CancelledError:  # the Resolver's timeout: no answer from this server
+            up.note(Rcode.TIMEOUT)
+            raise
+        else:
+            answer = to_answer(q, result, self.negative_ttl)
+        up.note(answer.rcode)
+        if up.server and len(self._upstreams) > 1 and answer.rcode in _SERVER_TROUBLE:
+            answer = replace(answer, detail=f"{up.server}: {answer.detail}".rstrip(": "))
+        return answer
 
     def _failure(self, exc: aiodns.error.DNSError) -> Answer:
         errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else -1
@@ -164,9 +235,10 @@ class AiodnsBackend:
         return Answer(rcode, detail=f"{name}: {message}" if message else name)
 
     async def aclose(self) -> None:
-        if self._resolver is not None:
-            resolver, self._resolver = self._resolver, None
-            await resolver.close()
+        for up in self._upstreams:
+            if up.resolver is not None:
+                resolver, up.resolver = up.resolver, None
+                await resolver.close()
 
 
 def _name(text: str) -> str:

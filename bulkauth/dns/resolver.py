@@ -158,13 +158,34 @@ class Resolver:
         await self._rate.acquire()
         async with self._inflight:
             self.counters.queries += 1
-            with anyio.move_on_after(self.config.timeout):
+            # A bare timer that cancels this task, rather than a cancel scope: anyio's
+            # move_on_after costs ~17 us a query here and asyncio.timeout ~13 us, this ~3 us
+            # (bench/README.md). uncancel() tells our cancellation from one from outside.
+            task = asyncio.current_task()
+            assert task is not None
+            fired: list[bool] = []
+            timer = asyncio.get_running_loop().call_later(
+                self.config.timeout, _expire, task, fired
+            )
+            try:
                 answer = await self.backend.query(q)
-                if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
-                    self.counters.timeouts += 1
-                return answer
-        self.counters.timeouts += 1
-        return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
+            except asyncio.CancelledError:
+                if not fired or task.uncancel() > 0:
+                    raise
+                self.counters.timeouts += 1
+                return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
+            finally:
+                timer.cancel()
+            if fired:  # the backend swallowed our cancellation: take the request back
+                task.uncancel()
+            if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+                self.counters.timeouts += 1
+            return answer
+
+
+def _expire(task: asyncio.Task[object], fired: list[bool]) -> None:
+    fired.append(True)
+    task.cancel()
 
 
 async def drive(step: Step[T], resolver: Resolver) -> T:

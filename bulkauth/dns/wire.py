@@ -63,6 +63,10 @@ class WireError(ValueError):
 # ---------------------------------------------------------------------------------- queries
 
 
+#: length octet for each label size; None at 0 so that an empty label fails the join below
+_LENGTH: list[bytes | None] = [None, *(bytes((i,)) for i in range(1, 64))]
+
+
 def encode_name(name: str) -> bytes:
     """Wire form of a query name given as text (a trailing dot is optional).
 
@@ -75,18 +79,14 @@ def encode_name(name: str) -> bytes:
         name = name[:-1]
     raw = name.encode("utf-8", "surrogateescape")
     labels = _split_escaped(raw) if b"\\" in raw else raw.split(b".")
-    out = bytearray()
-    for label in labels:
-        size = len(label)
-        if not 0 < size < 64:
-            problem = "empty label" if not size else "label longer than 63 octets"
-            raise WireError(f"{problem} in {name[:80]!r}")
-        out.append(size)
-        out += label
-    out.append(0)
-    if len(out) > 255:
+    try:
+        wire = b"".join([_LENGTH[len(label)] + label for label in labels])  # type: ignore[operator]
+    except (IndexError, TypeError):
+        bad = "empty label" if any(not label for label in labels) else "label longer than 63 octets"
+        raise WireError(f"{bad} in {name[:80]!r}") from None
+    if len(wire) > 254:
         raise WireError(f"name longer than 255 octets: {name[:80]!r}...")
-    return bytes(out)
+    return wire + b"\x00"
 
 
 def _split_escaped(raw: bytes) -> list[bytes]:
@@ -349,14 +349,16 @@ def parse_answer(data: bytes, q: Query, question_len: int) -> Answer:
         end = pos + rdlen
         if end > n:
             raise WireError("record data runs past the message")
-        if ttl > _TTL_MAX:
-            ttl = 0
         if rtype == _OPT:
             if i < an + ns or owner or opt:
                 raise WireError("misplaced or repeated OPT record")
             opt = True
-            ext = ttl >> 24
-        elif rclass != _IN:
+            ext = ttl >> 24  # the TTL field of OPT is EXTENDED-RCODE, VERSION, flags
+            pos = end
+            continue
+        if ttl > _TTL_MAX:
+            ttl = 0
+        if rclass != _IN:
             pass
         elif i < an:
             if rtype == want:
@@ -420,11 +422,8 @@ def parse_answer(data: bytes, q: Query, question_len: int) -> Answer:
         if name in seen:
             break  # a loop inside the reply: the Resolver's chase reports it
         seen.add(name)
-    negative = min(soa_ttl, soa_min) if soa_ttl >= 0 else -1
-    if negative >= 0:
-        ttl = min(negative, chain_ttl)
-    else:
-        ttl = chain_ttl if chain else 0
+    # negative (or chain-only) answers: RFC 2308 min(SOA TTL, MINIMUM), and the chain's TTL
+    ttl = min(soa_ttl, soa_min, chain_ttl) if soa_ttl >= 0 else chain_ttl if chain else 0
     return Answer(rcode, ttl=ttl, cnames=tuple(chain), size=n)
 
 
@@ -515,8 +514,5 @@ def parse_answer_reference(data: bytes, q: Query) -> Answer:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.rdclass == dns.rdataclass.IN:
             negative = min(rrset.ttl, rrset[0].minimum)
             break
-    if negative >= 0:
-        ttl = min(negative, chain_ttl)
-    else:
-        ttl = chain_ttl if cnames else 0
+    ttl = min(negative, chain_ttl) if negative >= 0 else chain_ttl if cnames else 0
     return Answer(rcode, ttl=ttl, cnames=tuple(cnames), size=len(data))

@@ -18,6 +18,8 @@ class RunConfig:
     output: str | None = None
     resume: bool = False
     progress: bool | None = None  # None: only when stderr is a terminal
+    #: worker processes; None: one per core for large inputs (bulkauth.pipeline.jobs)
+    workers: int | None = None
     dmarc_discovery: Method = "psl"
     #: DKIM selectors to probe besides the built-in list
     selectors: list[str] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
 from bulkauth.core.names import NameError_, parse_domain
 from bulkauth.dns.resolver import Resolver, drive
-from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.config import RunConfig
+from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
-from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
+from bulkauth.pipeline.run import Outcome, Record, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink, ResumeMismatch, complete_records, last_record
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
@@ -66,12 +68,21 @@ def _skip_done(items: Iterator[Item], config: RunConfig) -> tuple[Iterator[Item]
     return items, len(skipped) + 1
 
 
-async def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
+def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
+    """The domains job for one process (see bulkauth.pipeline.jobs)."""
+
+    async def work(item: Item) -> Record:
+        return await check_item(item, resolver, config)
+
+    return work, failed_item
+
+
+def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     """Run the audit; returns the outcome and how many items a resume skipped."""
     items, skipped = _skip_done(read_domain_list(paths), config)
     total = count_items(paths)
-    progress = RunProgress(None if total is None else total - skipped, config.progress, SECTIONS)
-    resolver = Resolver(make_backend(config), config.resolver)
+    remaining = None if total is None else total - skipped
+    progress = RunProgress(remaining, config.progress, SECTIONS)
     sink = NdjsonSink(config.output, append=skipped > 0)
 
     def emit(rec: dict[str, Any]) -> None:
@@ -79,21 +90,13 @@ async def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome,
         progress.record(rec)
 
     try:
-        outcome = await run_ordered(
-            items,
-            lambda item: check_item(item, resolver, config),
-            failed_item,
-            emit,
-            window=max(64, config.resolver.concurrency * 2),
-        )
+        result = run_job(items, make_work, config, emit, choose_workers(config.workers, remaining))
     finally:
         sink.close()
         progress.close()
-        await resolver.aclose()
+    outcome = result.outcome
     stopped = None
     if outcome.stopped_by is not None:
-        import signal
-
         stopped = signal.Signals(outcome.stopped_by).name
-    progress.summary(resolver.counters, resolver.backend.name, skipped, stopped)
+    progress.summary(result.counters, result.backend, skipped, stopped)
     return outcome, skipped

@@ -46,12 +46,17 @@ async def run_ordered(
     emit: Callable[[Record], None],
     window: int,
     grace: float = 5.0,
+    batch: int = _BATCH,
+    read_batch: Callable[[], list[I]] | None = None,
 ) -> Outcome:
     """Run ``work`` on every item with at most ``window`` in progress; ``emit`` in input order.
 
     ``work`` must turn every expected failure into a record; if it raises anyway (a bug),
     ``failed`` makes the item's record so that no input is ever lost. After a first signal the
-    items in flight have ``grace`` seconds to finish; a second signal stops at once.
+    items in flight have ``grace`` seconds to finish; a second signal stops at once. Items are
+    read ``batch`` at a time off the event loop; large items (messages) want a small batch.
+    ``read_batch``, when given, replaces that reading: it returns the next items as they come
+    (an empty list at the end), e.g. one batch from a parent process.
     """
     outcome = Outcome()
     slots_send, slots_recv = anyio.create_memory_object_stream[_Slot[I]](window)
@@ -74,11 +79,13 @@ async def run_ordered(
                     outcome.written += 1
                 capacity.release()
 
+    batch_size = max(1, batch)
+
     def next_batch() -> list[I]:
         batch = []
         for item in items:
             batch.append(item)
-            if len(batch) >= _BATCH:
+            if len(batch) >= batch_size:
                 break
         return batch
 
@@ -86,7 +93,9 @@ async def run_ordered(
         async with slots_send:
             while True:
                 # reading may block (stdin, slow disks): keep it off the event loop
-                batch = await anyio.to_thread.run_sync(next_batch, abandon_on_cancel=True)
+                batch = await anyio.to_thread.run_sync(
+                    read_batch or next_batch, abandon_on_cancel=True
+                )
                 if not batch:
                     return
                 for item in batch:

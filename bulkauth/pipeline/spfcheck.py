@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from bulkauth.core.spf import SpfResult, check_mailfrom
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
-from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
+from bulkauth.pipeline.run import Outcome, Record, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink
-from bulkauth.pipeline.sources import Item, read_domain_list
+from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 SCHEMA = "bulkauth.spf/1"
 
@@ -48,59 +48,49 @@ async def check_one(resolver: Resolver, ip: str, sender: str, helo: str) -> SpfR
     return await drive(check_mailfrom(ip, sender, helo), resolver)
 
 
-def _items(paths: Sequence[str]) -> Iterator[Item]:
-    return read_domain_list(paths)
+def _base(item: Item) -> Record:
+    return {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text}
 
 
-async def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
-    resolver = Resolver(make_backend(config), config.resolver)
-    sink = NdjsonSink(config.output)
-    progress = RunProgress(None, config.progress, ())
+def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
+    """The spf --input job for one process (see bulkauth.pipeline.jobs)."""
 
     async def work(item: Item) -> Record:
-        base: dict[str, Any] = {
-            "schema": SCHEMA,
-            "source": item.source,
-            "line": item.line,
-            "input": item.text,
-        }
         try:
             if item.defect:
                 raise BadCheck(item.defect)
             ip, sender, helo = parse_check_line(item.text)
         except BadCheck as exc:
-            return {
-                **base,
-                "status": "invalid_input",
-                "error": {"code": "input.bad_check", "message": str(exc)},
-            }
+            error = {"code": "input.bad_check", "message": str(exc)}
+            return {**_base(item), "status": "invalid_input", "error": error}
         result = await check_one(resolver, ip, sender, helo)
-        return {**base, "status": "ok", **result_record(ip, sender, helo, result)}
+        return {**_base(item), "status": "ok", **result_record(ip, sender, helo, result)}
 
-    def failed(item: Item, exc: BaseException) -> Record:
-        return {
-            "schema": SCHEMA,
-            "source": item.source,
-            "line": item.line,
-            "input": item.text,
-            "status": "error",
-            "error": internal_error(exc),
-        }
+    return work, failed
+
+
+def failed(item: Item, exc: BaseException) -> Record:
+    return {**_base(item), "status": "error", "error": internal_error(exc)}
+
+
+def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
+    total = count_items(paths)
+    sink = NdjsonSink(config.output)
+    progress = RunProgress(total, config.progress, ())
 
     def emit(rec: Record) -> None:
         sink.write(rec)
         progress.record(rec)
 
     try:
-        outcome = await run_ordered(
-            _items(paths), work, failed, emit, window=max(64, config.resolver.concurrency)
+        result = run_job(
+            read_domain_list(paths), make_work, config, emit, choose_workers(config.workers, total)
         )
     finally:
         sink.close()
         progress.close()
-        await resolver.aclose()
-    progress.summary(resolver.counters, resolver.backend.name)
-    return outcome
+    progress.summary(result.counters, result.backend)
+    return result.outcome
 
 
 async def run_spf_one(

@@ -1,0 +1,744 @@
+"""``make bench`` / ``make bench-full``: bulkauth against its peers, in one run, as ratios.
+
+    python -m bench.run            # quick: 2,000 domains, a few minutes
+    python -m bench.run --full     # 10,000 domains and the 1,000,000-line memory run
+
+Steps: generate the synthetic internet (bench/synth.py; reused when already there), install
+and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the same run:
+
+1. the server ceiling: dnsperf on the realistic query mix;
+2. DNS clients, 500 in flight, each name once per client (bench/clients.py): raw aiodns,
+   raw UdpBackend, bulkauth's Resolver over each backend. Rounds alternate the clients and
+   the median counts, because this machine is shared and noisy;
+3. answer equality: the AiodnsBackend and the UdpBackend must give the same Answers;
+4. when the CLI is there: ``bulkauth domains`` (udp and aiodns) against checkdmarc in
+   domains/s, and every tool's verdicts against the generator's truth; ``bulkauth spf
+   --input`` against pyspf's check_host in checks/s, with their results compared;
+5. ``--full``: peak RSS of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
+
+Results: a table on stdout and ``bench/results/<date>-<quick|full>.json`` (machine, versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import synth
+from bench.clients import CLIENTS, load_queries
+from bench.nsd import ADDRESS, Nsd, ensure_tools
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NS = ADDRESS  # port 53: checkdmarc takes nothing else
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError):
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    versions: dict[str, str] = {"python": platform.python_version()}
+    from importlib.metadata import PackageNotFoundError, version
+
+    for pkg in ("bulkauth", "aiodns", "pycares", "uvloop", "dnspython", "checkdmarc", "pyspf"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = "absent"
+    for tool, args in (("nsd", ["-v"]), ("dnsperf", ["-h"])):
+        exe = shutil.which(tool) or f"/usr/sbin/{tool}"
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([exe, *args], capture_output=True, text=True, timeout=10)
+            text = out.stdout + out.stderr
+            m = re.search(r"(?:NSD version|DNS Performance Testing Tool version)\s*(\S+)", text)
+            versions[tool] = m.group(1) if m else text.splitlines()[0] if text else "?"
+    commit = ""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "load_average": os.getloadavg(),
+        "versions": versions,
+        "commit": commit,
+    }
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def dnsperf(queries: Path, seconds: float) -> dict[str, Any]:
+    """NSD's ceiling on the query mix (one dnsperf thread, 500 outstanding)."""
+    exe = shutil.which("dnsperf") or "/usr/bin/dnsperf"
+    cmd = [exe, "-s", NS, "-d", str(queries), "-l", str(seconds), "-c", "4", "-T", "1", "-q", "500"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    text = out.stdout + out.stderr
+    qps = re.search(r"Queries per second:\s+([\d.]+)", text)
+    lost = re.search(r"Queries lost:\s+(\d+)", text)
+    return {
+        "qps": float(qps.group(1)) if qps else None,
+        "lost": int(lost.group(1)) if lost else None,
+        "command": " ".join(cmd),
+    }
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def run_client(client: str, queries: Path, seconds: float) -> dict[str, Any]:
+    cmd = [
+        sys.executable, "-m", "bench.clients", client, str(queries),
+        "--nameserver", NS, "--seconds", str(seconds),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=seconds * 6 + 120)
+    if out.returncode:
+        return {"client": client, "error": out.stderr[-2000:]}
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["command"] = " ".join(cmd[1:])
+    return result
+
+
+def clients(queries: Path, seconds: float, rounds: int) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
+    for r in range(rounds):
+        order = list(CLIENTS) if r % 2 == 0 else list(reversed(CLIENTS))
+        for c in order:
+            res = run_client(c, queries, seconds)
+            log(f"  round {r + 1}/{rounds} {c}: {res.get('qps', res.get('error', '?'))}")
+            runs[c].append(res)
+    summary: dict[str, Any] = {}
+    # the machine is shared: a ratio within one round is steadier than either figure alone
+    paired: dict[str, list[float]] = {}
+    for c in CLIENTS:
+        for mine, base in zip(runs[c], runs["raw-udp"], strict=True):
+            if mine.get("qps") and base.get("qps"):
+                paired.setdefault(c, []).append(round(mine["qps"] / base["qps"], 3))
+    for c, rs in runs.items():
+        good = [x["qps"] for x in rs if "qps" in x]
+        summary[c] = {
+            "qps_median": statistics.median(good) if good else None,
+            "qps_runs": good,
+            "failures": sum(x.get("failures", 0) for x in rs),
+            "rcodes": dict(sum((Counter(x.get("rcodes", {})) for x in rs), Counter())),
+            "command": rs[0].get("command", ""),
+            "vs_raw_udp_same_round": paired.get(c, []),
+            "vs_raw_udp_median": statistics.median(paired[c]) if paired.get(c) else None,
+        }
+    return summary
+
+
+# --------------------------------------------------------------------------- equality
+
+
+async def _compare(sample: list[tuple[str, str]]) -> dict[str, Any]:
+    from bulkauth.core.model import Answer, Query, RType
+    from bulkauth.dns.live import AiodnsBackend
+    from bulkauth.dns.udp import UdpBackend
+
+    udp = UdpBackend([NS])
+    ares = AiodnsBackend([NS])
+    sem = asyncio.Semaphore(100)
+
+    def key(a: Answer) -> tuple[Any, ...]:
+        # aiodns cannot see the SOA of a negative answer (it reports a fixed negative TTL)
+        # nor the message size: compare everything else
+        return (a.rcode, sorted(map(repr, a.records)), a.cnames, a.ttl if a.records else None)
+
+    async def one(name: str, rtype: str) -> tuple[str, str, Answer, Answer]:
+        q = Query(name, RType[rtype])
+        async with sem:
+            x, y = await asyncio.gather(udp.query(q), ares.query(q))
+        return name, rtype, x, y
+
+    try:
+        pairs = await asyncio.gather(*(one(n, t) for n, t in sample))
+    finally:
+        await udp.aclose()
+        await ares.aclose()
+    diffs = [(n, t, x, y) for n, t, x, y in pairs if key(x) != key(y)]
+    return {
+        "compared": len(pairs),
+        "identical": len(pairs) - len(diffs),
+        "examples": [
+            {"name": n, "type": t, "udp": repr(x)[:300], "aiodns": repr(y)[:300]}
+            for n, t, x, y in diffs[:5]
+        ],
+    }
+
+
+def answer_equality(queries: Path, n: int) -> dict[str, Any]:
+    import uvloop
+
+    sample = load_queries(queries, seed=11, limit=n)
+    return uvloop.run(_compare(sample))
+
+
+# --------------------------------------------------------------------------- domains
+
+
+def bulkauth_cli() -> list[str] | None:
+    exe = shutil.which("bulkauth")
+    cmd = [exe] if exe else [sys.executable, "-m", "bulkauth"]
+    try:
+        ok = subprocess.run([*cmd, "domains", "--help"], capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return cmd if ok.returncode == 0 else None
+
+
+def timed(cmd: list[str], out_path: Path | None, timeout: float) -> tuple[float, int, str]:
+    started = time.perf_counter()
+    with open(out_path, "wb") if out_path else open(os.devnull, "wb") as out:
+        p = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, timeout=timeout, cwd=ROOT)
+    return time.perf_counter() - started, p.returncode, p.stderr.decode(errors="replace")[-3000:]
+
+
+def read_truth(work: Path) -> list[dict[str, Any]]:
+    with open(work / "truth.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def _state(section: dict[str, Any] | None) -> str | None:
+    return section.get("state") if isinstance(section, dict) else None
+
+
+def agreement_bulkauth(
+    records: list[dict[str, Any]], truth: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Share of domains where bulkauth's section state (and a few values) match the truth."""
+    by_line = {t["line"]: t for t in truth}
+    tallies: dict[str, Counter[str]] = {k: Counter() for k in ("spf", "dmarc", "mx", "spf_lookups", "dmarc_policy", "dkim_selectors", "status")}  # fmt: skip
+    misses: dict[str, list[str]] = {k: [] for k in tallies}
+    for rec in records:
+        t = by_line.get(rec.get("input", ""))
+        if t is None:
+            continue
+        tally(
+            tallies,
+            misses,
+            "status",
+            t.get("status") == "invalid_input",
+            rec.get("status") == "invalid_input",
+            t["line"],
+        )
+        if t.get("status") != "ok" or rec.get("status") != "ok":
+            continue
+        for sec in ("spf", "dmarc", "mx"):
+            tally(tallies, misses, sec, t[sec]["state"], _state(rec.get(sec)), t["line"])
+        if t["spf"]["state"] == "valid":
+            tally(
+                tallies,
+                misses,
+                "spf_lookups",
+                t["spf"]["lookups"],
+                rec["spf"].get("lookups"),
+                t["line"],
+            )
+        if t["dmarc"]["state"] == "valid":
+            tally(
+                tallies,
+                misses,
+                "dmarc_policy",
+                t["dmarc"]["policy"],
+                rec["dmarc"].get("policy"),
+                t["line"],
+            )
+        want = sorted(t["dkim"]["selectors"])
+        got = sorted(k["selector"] for k in (rec.get("dkim") or {}).get("keys", []))
+        tally(tallies, misses, "dkim_selectors", want, got, t["line"])
+    return summarize(tallies, misses)
+
+
+def agreement_checkdmarc(
+    results: list[dict[str, Any]], truth: list[dict[str, Any]]
+) -> dict[str, Any]:
+    by_domain = {t["domain"]: t for t in truth if t.get("domain")}
+    tallies: dict[str, Counter[str]] = {
+        k: Counter() for k in ("spf", "dmarc", "mx", "dmarc_policy")
+    }
+    misses: dict[str, list[str]] = {k: [] for k in tallies}
+    for r in results:
+        t = by_domain.get(str(r.get("domain", "")).rstrip(".").lower())
+        if t is None or t.get("status") != "ok":
+            continue
+        spf = r.get("spf") or {}
+        spf_state = (
+            "missing" if not spf.get("record") else "valid" if spf.get("valid") else "invalid"
+        )
+        if not spf.get("record") and "does not exist" not in str(spf.get("error", "")):
+            spf_state = "invalid" if spf.get("error") else "missing"
+        tally(tallies, misses, "spf", t["spf"]["state"], spf_state, t["domain"])
+        dm = r.get("dmarc") or {}
+        dm_state = "missing" if not dm.get("record") else "valid" if dm.get("valid") else "invalid"
+        if (
+            not dm.get("record")
+            and dm.get("error")
+            and "does not exist" not in str(dm.get("error"))
+        ):
+            dm_state = "invalid"
+        tally(tallies, misses, "dmarc", t["dmarc"]["state"], dm_state, t["domain"])
+        if t["dmarc"]["state"] == "valid" and dm.get("valid"):
+            tags = dm.get("tags") or {}
+            inherited = str(dm.get("location", "")).lower() != t["domain"]
+            pol = (tags.get("sp") if inherited else tags.get("p")) or {}
+            tally(
+                tallies, misses, "dmarc_policy", t["dmarc"]["policy"], pol.get("value"), t["domain"]
+            )
+        mx = r.get("mx") or {}
+        hosts = mx.get("hosts") or []
+        mx_state = "valid" if hosts else "missing"
+        if mx.get("error") and "not exist" not in str(mx.get("error")):
+            mx_state = "invalid"
+        tally(tallies, misses, "mx", t["mx"]["state"], mx_state, t["domain"])
+    return summarize(tallies, misses)
+
+
+def tally(
+    tallies: dict[str, Counter[str]],
+    misses: dict[str, list[str]],
+    k: str,
+    want: Any,
+    got: Any,
+    who: str,
+) -> None:
+    tallies[k]["total"] += 1
+    if want == got:
+        tallies[k]["agree"] += 1
+    elif len(misses[k]) < 5:
+        misses[k].append(f"{who}: expected {want!r}, got {got!r}")
+
+
+def summarize(tallies: dict[str, Counter[str]], misses: dict[str, list[str]]) -> dict[str, Any]:
+    return {
+        k: {
+            "agree": c["agree"],
+            "total": c["total"],
+            "rate": round(c["agree"] / c["total"], 4) if c["total"] else None,
+            "examples": misses[k],
+        }
+        for k, c in tallies.items()
+    }
+
+
+def domains_peers(
+    cli: list[str], work: Path, checkdmarc_n: int, seconds_cap: float
+) -> dict[str, Any]:
+    truth = read_truth(work)
+    lines = len(truth)
+    out: dict[str, Any] = {"input_lines": lines}
+    for backend in ("udp", "aiodns"):
+        path = work / f"domains-{backend}.ndjson"
+        cmd = [*cli, "domains", str(work / "domains.txt"), "-n", NS, "--backend", backend, "--no-progress", "-o", str(path)]  # fmt: skip
+        log(f"bulkauth domains --backend {backend} on {lines} lines")
+        secs, rc, err = timed(cmd, None, seconds_cap * 20)
+        recs = (
+            [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+            if path.exists()
+            else []
+        )
+        out[f"bulkauth_{backend}"] = {
+            "seconds": round(secs, 2),
+            "domains_per_s": round(lines / secs, 1) if secs else None,
+            "returncode": rc,
+            "records": len(recs),
+            "stderr_tail": err[-600:],
+            "command": " ".join(cmd),
+            "agreement": agreement_bulkauth(recs, truth) if recs else None,
+        }
+    if shutil.which("checkdmarc"):
+        # checkdmarc is sequential (~20 domains/s): a slice of the same list, same nameserver
+        doms = [t["domain"] for t in truth if t.get("status") == "ok"][:checkdmarc_n]
+        lst = work / "checkdmarc-domains.txt"
+        lst.write_text("\n".join(doms) + "\n")
+        res = work / "checkdmarc.json"
+        cmd = ["checkdmarc", str(lst), "-n", NS, "-f", "json"]
+        log(f"checkdmarc on {len(doms)} domains")
+        secs, rc, err = timed(cmd, res, seconds_cap * 20)
+        try:
+            results = json.loads(res.read_text())
+            results = results if isinstance(results, list) else [results]
+        except (OSError, ValueError):
+            results = []
+        out["checkdmarc"] = {
+            "domains": len(doms),
+            "seconds": round(secs, 2),
+            "domains_per_s": round(len(doms) / secs, 1) if secs else None,
+            "returncode": rc,
+            "command": " ".join(cmd),
+            "agreement": agreement_checkdmarc(results, truth) if results else None,
+            "stderr_tail": err[-600:],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- spf
+
+
+def spf_checks(work: Path, n: int, seed: int = 5) -> list[tuple[str, str]]:
+    """(ip, sender) pairs: addresses inside and outside each domain's SPF."""
+    rng = random.Random(seed)
+    checks = []
+    for t in read_truth(work):
+        if t.get("status") != "ok" or t["spf"]["state"] == "missing" or not t["domain"]:
+            continue
+        ip = rng.choice(["198.51.100.5", "198.51.100.40", "203.0.113.9", "192.0.2.1", "198.18.20.7", "198.18.40.1", "127.0.1.7", "2001:db8:4860::1"])  # fmt: skip
+        checks.append((ip, f"user@{t['domain']}"))
+        if len(checks) >= n:
+            break
+    return checks
+
+
+def pyspf_run(checks: list[tuple[str, str]], seconds: float) -> tuple[float, list[str]]:
+    import dns.resolver
+    import spf
+
+    r = dns.resolver.Resolver(configure=False)
+    r.nameservers = [NS]
+    r.timeout = r.lifetime = 3.0
+    dns.resolver.default_resolver = r
+    results = []
+    started = time.perf_counter()
+    for ip, sender in checks:
+        result, _explanation = spf.check2(i=ip, s=sender, h="")
+        results.append(result)
+        if time.perf_counter() - started > seconds:
+            break
+    return time.perf_counter() - started, results
+
+
+def spf_peers(cli: list[str], work: Path, n: int, seconds: float) -> dict[str, Any]:
+    checks = spf_checks(work, n)
+    path = work / "spf-checks.txt"
+    path.write_text("".join(f"{ip} {s}\n" for ip, s in checks))
+    out_path = work / "spf-bulkauth.ndjson"
+    cmd = [*cli, "spf", "--input", str(path), "-n", NS, "--backend", "udp", "--no-progress", "-o", str(out_path)]  # fmt: skip
+    log(f"bulkauth spf --input on {len(checks)} checks")
+    secs, rc, err = timed(cmd, None, seconds * 20)
+    ours = (
+        [json.loads(x).get("result") for x in out_path.read_text().splitlines() if x.strip()]
+        if out_path.exists()
+        else []
+    )
+    try:
+        log("pyspf check_host, sequential")
+        psecs, theirs = pyspf_run(checks, seconds)
+    except ImportError:
+        return {"bulkauth": {"checks": len(ours), "seconds": secs}, "pyspf": "absent"}
+    same = sum(1 for a, b in zip(ours, theirs, strict=False) if a == b)
+    diffs = [
+        f"{checks[i][0]} {checks[i][1]}: bulkauth {a}, pyspf {b}"
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=False))
+        if a != b
+    ][:8]
+    return {
+        "bulkauth": {
+            "checks": len(ours), "seconds": round(secs, 2),
+            "checks_per_s": round(len(ours) / secs, 1) if secs else None,
+            "returncode": rc, "command": " ".join(cmd), "stderr_tail": err[-400:],
+        },
+        "pyspf": {
+            "checks": len(theirs), "seconds": round(psecs, 2),
+            "checks_per_s": round(len(theirs) / psecs, 1) if psecs else None,
+        },
+        "results_agree": {"same": same, "compared": min(len(ours), len(theirs)), "examples": diffs},
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (bulkauth runs worker processes for big inputs)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _tree_rss_kib(pid: int, hwm: dict[int, int]) -> int:
+    """Summed VmRSS of the process tree now; ``hwm`` keeps each process's VmHWM."""
+    total = 0
+    for p in _tree(pid):
+        total += _status_kib(p, "VmRSS:")
+        hwm[p] = max(hwm.get(p, 0), _status_kib(p, "VmHWM:"))
+    return total
+
+
+def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, Any]:
+    big = work / "domains-big.txt"
+    if _count_lines(big) != lines:
+        synth.write_big_list(work, lines, seed=1)
+    out_path = work / "domains-big.ndjson"
+    cmd = [*cli, "domains", str(big), "-n", NS, "--backend", "udp", "--no-progress", "-o", str(out_path)]  # fmt: skip
+    log(f"memory run: {lines:,} lines (capped at {cap:.0f} s)")
+    started = time.perf_counter()
+    # stderr to a file, not a pipe: worker processes inherit it, and a pipe read would wait
+    # for the last of them
+    err_path = work / "memory-run.stderr"
+    errf = open(err_path, "wb")  # noqa: SIM115 - closed below, after the process tree is gone
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=ROOT)
+    samples: list[tuple[float, int, int]] = []  # seconds, output lines, RSS KiB of the tree
+    hwms: dict[int, int] = {}  # pid -> VmHWM: each process's own peak
+    peak = 0
+    completed = False
+    orphans: list[int] = []
+    while True:
+        try:
+            p.wait(timeout=2.0)
+            completed = p.returncode == 0
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        rss = _tree_rss_kib(p.pid, hwms)
+        peak = max(peak, rss)
+        done = _count_lines(out_path)
+        samples.append((round(time.perf_counter() - started, 1), done, rss))
+        if time.perf_counter() - started > cap:
+            family = _tree(p.pid)
+            p.terminate()  # what a user's Ctrl-C / a scheduler's stop does
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(15)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            time.sleep(2)
+            # workers must end with their parent; any left over are counted, then ended
+            orphans = [pid for pid in family[1:] if Path(f"/proc/{pid}").exists()]
+            for pid in orphans:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+            break
+    secs = time.perf_counter() - started
+    errf.close()
+    done = _count_lines(out_path)
+    # RSS at 10%, 50% and the end of what was done: flat means memory does not grow with input
+    picks = [samples[int(len(samples) * f)] for f in (0.1, 0.5) if samples] + samples[-1:]
+    return {
+        "lines": lines,
+        "lines_done": done,
+        "completed": completed,
+        "seconds": round(secs, 1),
+        "domains_per_s": round(done / secs, 1) if secs else None,
+        # the peak of the tree's summed RSS as sampled every 2 s, and the sum of every
+        # process's own peak (an upper bound: the peaks need not coincide)
+        "peak_rss_mib": round(peak / 1024, 1),
+        "sum_of_process_peaks_mib": round(sum(hwms.values()) / 1024, 1),
+        "processes": len(hwms),
+        "rss_samples": [{"s": s, "lines": n, "rss_mib": round(r / 1024, 1)} for s, n, r in picks],
+        "command": " ".join(cmd),
+        "workers_left_running_after_sigterm": len(orphans),
+        "stderr_tail": err_path.read_text(errors="replace")[-400:],
+    }
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            n += block.count(b"\n")
+    return n
+
+
+# --------------------------------------------------------------------------- report
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def table(res: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    srv = res.get("dnsperf", {}).get("qps")
+    cl = res.get("clients", {})
+    if srv:
+        rows.append(("NSD ceiling (dnsperf, realistic mix)", f"{srv:,.0f} q/s", ""))
+    for c in CLIENTS if cl else ():
+        q = cl.get(c, {}).get("qps_median")
+        runs = ", ".join(f"{x:,.0f}" for x in cl.get(c, {}).get("qps_runs", []))
+        pr = cl.get(c, {}).get("vs_raw_udp_median")
+        rows.append((f"{c}, 500 in flight (median)", f"{q:,.0f} q/s" if q else "-",
+                     f"{pr or 0:.2f}x raw-udp in the same round, {ratio(q, srv)} server; runs {runs}"))  # fmt: skip
+    eq = res.get("answer_equality")
+    if eq and "compared" in eq:
+        rows.append(("answers identical, udp vs aiodns", f"{eq['identical']}/{eq['compared']}", ""))
+    dom = res.get("domains") or {}
+    cd = (dom.get("checkdmarc") or {}).get("domains_per_s")
+    for k, label in (("bulkauth_udp", "bulkauth domains --backend udp"), ("bulkauth_aiodns", "bulkauth domains --backend aiodns"), ("checkdmarc", "checkdmarc 6.0.4")):  # fmt: skip
+        d = dom.get(k)
+        if d and d.get("domains_per_s"):
+            rows.append(
+                (
+                    f"{label}",
+                    f"{d['domains_per_s']:,} domains/s",
+                    f"{ratio(d['domains_per_s'], cd)} checkdmarc",
+                )
+            )
+            ag = d.get("agreement") or {}
+            rates = ", ".join(
+                f"{s} {v['rate']:.1%}" for s, v in ag.items() if v.get("rate") is not None
+            )
+            if rates:
+                notes.append(f"{label}, agreement with truth: {rates}")
+    sp = res.get("spf") or {}
+    if isinstance(sp.get("bulkauth"), dict):
+        py = sp["pyspf"].get("checks_per_s") if isinstance(sp.get("pyspf"), dict) else None
+        ours = sp["bulkauth"].get("checks_per_s")
+        rows.append(
+            (
+                "bulkauth spf --input",
+                f"{ours:,} checks/s" if ours else "-",
+                f"{ratio(ours, py)} pyspf",
+            )
+        )
+        if py:
+            rows.append(("pyspf 2.0.14 check_host, sequential", f"{py:,} checks/s", ""))
+        ag = sp.get("results_agree") or {}
+        if ag:
+            notes.append(f"spf results, bulkauth == pyspf: {ag['same']}/{ag['compared']}")
+    mem = res.get("memory")
+    if mem and "peak_rss_mib" in mem:
+        rows.append((f"bulkauth domains, {mem['lines_done']:,}/{mem['lines']:,} lines", f"{mem['peak_rss_mib']} MiB peak RSS", f"{mem['domains_per_s']} domains/s"))  # fmt: skip
+    w = max((len(r[0]) for r in rows), default=0)
+    v = max((len(r[1]) for r in rows), default=0)
+    lines = [f"{a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows]
+    return "\n".join([*lines, "", *notes])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--full", action="store_true", help="10,000 domains, 3 rounds, the memory run")
+    p.add_argument("--domains", type=int)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seconds", type=float, help="per client measurement")
+    p.add_argument("--rounds", type=int)
+    p.add_argument("--memory-lines", type=int, help="lines for the memory run (0: skip)")
+    p.add_argument(
+        "--memory-cap", type=float, default=1200.0, help="seconds the memory run may take"
+    )
+    p.add_argument("--only", choices=["dns", "domains", "spf", "memory"], action="append")
+    p.add_argument("--work", type=Path)
+    a = p.parse_args(argv)
+    mode = "full" if a.full else "quick"
+    domains = a.domains or (10_000 if a.full else 2_000)
+    seconds = a.seconds or (10.0 if a.full else 6.0)
+    rounds = a.rounds or (3 if a.full else 2)
+    mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
+    only = set(a.only or ["dns", "domains", "spf", "memory"])
+    work = (a.work or HERE / "work" / mode).resolve()
+
+    meta_path = work / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    wanted = (domains, a.seed, synth.GENERATOR_VERSION)
+    if (meta.get("domains"), meta.get("seed"), meta.get("generator_version")) != wanted:
+        log(f"generating {domains:,} domains (seed {a.seed}) in {work}")
+        if work.exists():
+            shutil.rmtree(work / "zones", ignore_errors=True)
+        meta = synth.generate(work, domains, a.seed, quiet=True)
+    ensure_tools()
+    res: dict[str, Any] = {
+        "mode": mode,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "synthetic": meta,
+        "parameters": {"seconds": seconds, "rounds": rounds, "inflight": 500, "nameserver": NS},
+    }
+    queries = work / "queries.txt"
+
+    def stage(key: str, fn: Callable[[], Any]) -> None:
+        # one stage failing must not cost the others' measurements
+        try:
+            res[key] = fn()
+        except Exception as exc:  # recorded in the results; the run goes on
+            log(f"{key} failed: {exc!r}")
+            res[key] = {"error": repr(exc)}
+
+    with Nsd(work):
+        if "dns" in only:
+            log("dnsperf: the server's ceiling")
+            stage("dnsperf", lambda: dnsperf(queries, seconds))
+            log(f"  {res['dnsperf'].get('qps')} q/s")
+            log(f"clients: {rounds} rounds x {len(CLIENTS)} clients x {seconds:g} s")
+            stage("clients", lambda: clients(queries, seconds, rounds))
+            log("answer equality, udp vs aiodns")
+            stage("answer_equality", lambda: answer_equality(queries, 3000 if a.full else 1500))
+        cli = bulkauth_cli()
+        if cli is None:
+            log("bulkauth domains not available yet: peers skipped")
+        else:
+            if "domains" in only:
+                stage("domains", lambda: domains_peers(cli, work, 500 if a.full else 200, seconds))
+            if "spf" in only:
+                stage("spf", lambda: spf_peers(cli, work, 3000 if a.full else 1000, seconds * 2))
+            if "memory" in only and mem_lines:
+                stage("memory", lambda: memory_run(cli, work, mem_lines, a.memory_cap))
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    partial = "" if a.only is None else "-" + "-".join(sorted(only))
+    out = results / f"{dt.date.today().isoformat()}-{mode}{partial}.json"
+    out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    print(table(res))
+    print(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Running a job over input items: in this process, or sharded over worker processes.
+
+A job kind names how one item becomes one record ("domains", "spf"). Checks are CPU-bound
+Python once DNS answers come from the cache, so one event loop saturates one core; with
+``workers > 1`` the items go out in batches, round robin, to worker processes that each run
+the same async pipeline with their own resolver, and come back in batch order — so the output
+is exactly what one process would write, in input order. Limits are split between workers so
+``--qps`` and ``--concurrency`` stay global.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+
+from bulkauth.core.model import Counters
+from bulkauth.dns.resolver import Resolver
+from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.run import Outcome, Record, run_ordered
+from bulkauth.pipeline.sources import Item
+
+Work = Callable[[Item], Awaitable[Record]]
+Failed = Callable[[Item, BaseException], Record]
+#: builds the job's per-item functions for one process, over that process's resolver
+JobFactory = Callable[[Resolver, RunConfig], tuple[Work, Failed]]
+
+#: items per batch sent to a worker; batches outstanding per worker
+BATCH = 64
+AHEAD = 8
+
+
+@dataclass(slots=True)
+class JobResult:
+    outcome: Outcome
+    counters: Counters
+    backend: str
+
+
+def window_for(config: RunConfig) -> int:
+    return max(64, config.resolver.concurrency * 2)
+
+
+async def run_in_process(
+    items: Iterator[Item],
+    factory: JobFactory,
+    config: RunConfig,
+    emit: Callable[[Record], None],
+    read_batch: Callable[[], list[Item]] | None = None,
+) -> JobResult:
+    resolver = Resolver(make_backend(config), config.resolver)
+    work, failed = factory(resolver, config)
+    try:
+        outcome = await run_ordered(
+            items, work, failed, emit, window=window_for(config), read_batch=read_batch
+        )
+    finally:
+        await resolver.aclose()
+    return JobResult(outcome, resolver.counters, resolver.backend.name)
+
+
+def share(config: RunConfig, workers: int) -> RunConfig:
+    """Each worker's part of the run-wide limits."""
+    r = config.resolver
+    return replace(
+        config,
+        resolver=replace(
+            r,
+            qps=r.qps / workers if r.qps else 0.0,
+            concurrency=max(1, r.concurrency // workers),
+            retry_budget=max(1, r.retry_budget // workers),
+        ),
+    )
+
+
+def _worker(
+    conn: multiprocessing.connection.Connection, factory: JobFactory, config: RunConfig
+) -> None:
+    """A worker process: batches in, each batch's records out, counters at the end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run stops
+    sizes: deque[int] = deque()
+
+    def read_batch() -> list[Item]:
+        try:
+            batch: list[Item] | None = conn.recv()
+        except EOFError:  # the parent died: stop
+            return []
+        if batch is None:
+            return []
+        sizes.append(len(batch))
+        return batch
+
+    out: list[Record] = []
+
+    def emit(rec: Record) -> None:
+        out.append(rec)
+        if len(out) == sizes[0]:
+            sizes.popleft()
+            _send(conn, list(out))
+            out.clear()
+
+    async def main() -> JobResult:
+        return await run_in_process(iter(()), factory, config, emit, read_batch)
+
+    result = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    _send(conn, ("done", result.counters, result.backend))
+    conn.close()
+
+
+def _send(conn: multiprocessing.connection.Connection, message: object) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the parent is gone (killed): nobody is left to write the records
+        os._exit(0)
+
+
+def run_sharded(
+    items: Iterator[Item],
+    factory: JobFactory,
+    config: RunConfig,
+    emit: Callable[[Record], None],
+    workers: int,
+) -> JobResult:
+    # fork: the workers start in milliseconds with everything imported; spawn where there is none
+    ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    part = share(config, workers)
+    conns: list[multiprocessing.connection.Connection] = []
+    procs = []
+    for _ in range(workers):
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_worker, args=(child, factory, part), daemon=True)
+        p.start()
+        child.close()
+        conns.append(parent)
+        procs.append(p)
+
+    outcome = Outcome()
+    stop: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.append(signum)
+        if len(stop) > 1:  # a second signal: stop at once
+            raise SystemExit(128 + stop[0])
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    pending: deque[int] = deque()  # worker of each outstanding batch, in input order
+
+    def collect_head() -> None:
+        records: list[Record] = conns[pending.popleft()].recv()
+        for rec in records:
+            emit(rec)
+        outcome.written += len(records)
+
+    try:
+        batch: list[Item] = []
+        n = 0
+        for item in items:
+            if stop:
+                break
+            batch.append(item)
+            if len(batch) == BATCH:
+                while len(pending) >= workers * AHEAD:
+                    collect_head()
+                conns[n % workers].send(batch)
+                pending.append(n % workers)
+                outcome.items += len(batch)
+                n += 1
+                batch = []
+        if batch and not stop:
+            conns[n % workers].send(batch)
+            pending.append(n % workers)
+            outcome.items += len(batch)
+        while pending:  # after a signal too: what is in flight is finished and written
+            collect_head()
+        counters = Counters()
+        backend = ""
+        for c in conns:
+            c.send(None)
+            _, wc, backend = c.recv()
+            for f in ("queries", "cache_hits", "joined", "retries", "timeouts", "failures", "tcp"):
+                setattr(counters, f, getattr(counters, f) + getattr(wc, f))
+            for k, v in wc.by_rcode.items():
+                counters.by_rcode[k] = counters.by_rcode.get(k, 0) + v
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    outcome.stopped_by = stop[0] if stop else None
+    return JobResult(outcome, counters, backend)
+
+
+def choose_workers(requested: int | None, total: int | None) -> int:
+    """--workers, or by default one per core for inputs big enough to repay the start-up."""
+    if requested is not None:
+        return max(1, requested)
+    if total is not None and total < 2_000:
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def run_job(
+    items: Iterator[Item],
+    factory: JobFactory,
+    config: RunConfig,
+    emit: Callable[[Record], None],
+    workers: int,
+) -> JobResult:
+    if workers <= 1:
+
+        async def main() -> JobResult:
+            return await run_in_process(items, factory, config, emit)
+
+        return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    return run_sharded(items, factory, config, emit, workers)
