@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator, Sequence
-from itertools import islice
+from collections.abc import Sequence
 from typing import Any
 
 from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
@@ -13,8 +12,9 @@ from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig
 from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
+from bulkauth.pipeline.resume import skip_done
 from bulkauth.pipeline.run import Outcome, Record, internal_error
-from bulkauth.pipeline.sinks import NdjsonSink, ResumeMismatch, complete_records, last_record
+from bulkauth.pipeline.sinks import NdjsonSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 
@@ -42,32 +42,6 @@ def failed_item(item: Item, exc: BaseException) -> Record:
     return {**_base(item), "status": "error", "error": internal_error(exc)}
 
 
-def _skip_done(items: Iterator[Item], config: RunConfig) -> tuple[Iterator[Item], int]:
-    """With --resume, skip the items an earlier run already wrote (the output is in input order)."""
-    if not (config.resume and config.output):
-        return items, 0
-    done = complete_records(config.output)
-    if done == 0:
-        return items, 0
-    skipped = list(islice(items, done - 1))
-    last_item = next(items, None)
-    last = last_record(config.output)
-    if (
-        last_item is None
-        or last is None
-        or (last.get("line"), last.get("input"))
-        != (
-            last_item.line,
-            last_item.text,
-        )
-    ):
-        raise ResumeMismatch(
-            f"{config.output} holds {done} records but they do not match the first {done} input "
-            "items; was it written from another list? Remove it or choose another --output."
-        )
-    return items, len(skipped) + 1
-
-
 def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
     """The domains job for one process (see bulkauth.pipeline.jobs)."""
 
@@ -79,7 +53,13 @@ def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
 
 def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     """Run the audit; returns the outcome and how many items a resume skipped."""
-    items, skipped = _skip_done(read_domain_list(paths), config)
+    items, skipped = skip_done(
+        read_domain_list(paths),
+        config,
+        lambda item: (item.line, item.text),
+        lambda rec: (rec.get("line"), rec.get("input")),
+        "input items",
+    )
     total = count_items(paths)
     remaining = None if total is None else total - skipped
     progress = RunProgress(remaining, config.progress, SECTIONS)

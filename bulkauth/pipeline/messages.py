@@ -23,7 +23,6 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import anyio
@@ -48,8 +47,9 @@ from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.archives import Limits, MessageItem, count_messages, read_sources
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.progress import RunProgress
+from bulkauth.pipeline.resume import skip_done
 from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
-from bulkauth.pipeline.sinks import NdjsonSink, ResumeMismatch, complete_records, last_record
+from bulkauth.pipeline.sinks import NdjsonSink
 
 #: messages verified in process before a worker pool is worth starting
 _INLINE_FIRST = 16
@@ -420,29 +420,7 @@ class MessageProgress(RunProgress):
 # resume
 
 
-def _skip_done(
-    items: Iterator[MessageItem], config: RunConfig
-) -> tuple[Iterator[MessageItem], int]:
-    """With --resume, skip the messages an earlier run already wrote (records are in input order)."""
-    if not (config.resume and config.output):
-        return items, 0
-    done = complete_records(config.output)
-    if done == 0:
-        return items, 0
-    skipped = list(islice(items, done - 1))
-    last_item = next(items, None)
-    last = last_record(config.output)
-    key = ("source", "path", "index", "offset")
-    if (
-        last_item is None
-        or last is None
-        or tuple(last.get(k) for k in key) != tuple(_base(last_item).get(k) for k in key)
-    ):
-        raise ResumeMismatch(
-            f"{config.output} holds {done} records but they do not match the first {done} "
-            "messages; was it written from other archives? Remove it or choose another --output."
-        )
-    return items, len(skipped) + 1
+_RESUME_KEY = ("source", "path", "index", "offset")
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +442,13 @@ async def run_messages(
     """Check every message of the archives; returns the outcome and run statistics."""
     opts = options or MessageOptions()
     opts.check.dmarc_discovery = config.dmarc_discovery
-    items, skipped = _skip_done(read_sources(paths, opts.limits), config)
+    items, skipped = skip_done(
+        read_sources(paths, opts.limits),
+        config,
+        lambda item: tuple(_base(item).get(k) for k in _RESUME_KEY),
+        lambda rec: tuple(rec.get(k) for k in _RESUME_KEY),
+        "messages",
+    )
     total = count_messages(paths)
     progress = MessageProgress(
         None if total is None else total - skipped, config.progress, SECTIONS

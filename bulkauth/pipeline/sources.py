@@ -26,7 +26,7 @@ class Item:
 def _open(path: str) -> BinaryIO:
     if path == "-":
         return sys.stdin.buffer
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's finally
+    return open(path, "rb")
 
 
 def read_domain_list(paths: Sequence[str]) -> Iterator[Item]:
