@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bulkauth.core.model import MX, Answer, Query, Rcode, RType, State
 from bulkauth.core.spf_audit import MAX_DOMAINS, SpfAudit, audit_spf
-from bulkauth.core.step import Step, answers_from
+from bulkauth.core.step import Step, answers_from, run_sync
 
 T, A, MXT, SPF = RType.TXT, RType.A, RType.MX, RType.SPF
 TIMEOUT = Answer(Rcode.TIMEOUT)
@@ -359,3 +359,16 @@ def test_audit_always_returns_an_audit(root: str, x: str, y: str, rcode: Rcode) 
     if a.state is State.VALID:
         assert a.lookups <= 10 and a.void_lookups <= 2
     json.dumps(a.to_dict())
+
+
+def test_target_with_an_empty_label_is_an_error_in_the_audit() -> None:
+    """RFC 7208 leaves `a:foo..example` undefined (permerror or no match): the audit flags it."""
+    from bulkauth.dns.zonefile import ZoneSet
+
+    zones = ZoneSet.from_text(
+        '@ 60 IN SOA ns. h. 1 2 3 4 5\n@ IN TXT "v=spf1 a:foo..example include:%{d}..x -all"\n',
+        "t.example.",
+    )
+    audit = run_sync(audit_spf("t.example"), zones.answer)
+    assert audit.state is State.INVALID
+    assert [p.code for p in audit.problems].count("spf.invalid_target") == 2

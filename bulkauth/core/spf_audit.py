@@ -243,8 +243,14 @@ def _summary_problems(audit: SpfAudit, root: SpfNode, truncated: bool) -> list[P
 # -- fetching -----------------------------------------------------------------------------------
 
 
+def _is_static(ms: MacroString | None) -> bool:
+    """True when the term's target does not depend on the message (no macros but %{d})."""
+    return ms is None or ms.literal is not None or ms.letters <= {"d"}
+
+
 def _static_target(ms: MacroString | None, domain: str) -> str | None:
-    """The name a term queries when it does not depend on the message; None if it does."""
+    """The name a term queries when it does not depend on the message; None if it does
+    (or when the name is malformed: see _invalid_target)."""
     if ms is None:
         return domain
     if ms.literal is not None:
@@ -455,6 +461,18 @@ class _Walker:
         node.void_lookups = voids
         node.ipv4 = _merge(ranges)
 
+    def _invalid_target(self, node: SpfNode, term: str) -> None:
+        # RFC 7208 leaves it undefined (rfc7208-tests "invalid-domain-empty-label"): some
+        # receivers treat the term as no match, others return permerror. Either way it is
+        # a broken record, so the audit calls it an error.
+        self._problem(
+            node,
+            "spf.invalid_target",
+            "error",
+            f"{node.domain}: {clip(term, 300)!r} names no valid domain (an empty or over-long "
+            "label); receivers disagree whether that is permerror or no match",
+        )
+
     def _broad(self, node: SpfNode, m: Mechanism, count: int | None) -> None:
         size = f" ({count} addresses)" if count is not None else ""
         self._problem(
@@ -470,6 +488,8 @@ class _Walker:
             return 0, []
         target = _static_target(m.domain, node.domain)
         if target is None:
+            if _is_static(m.domain):
+                self._invalid_target(node, m.text)
             return 0, []
         rtype = RType.MX if m.kind == "mx" else RType.A
         q = Query(target, rtype)
@@ -522,6 +542,9 @@ class _Walker:
         self, node: SpfNode, ms: MacroString | None, via: str, stack: list[str], kind: str
     ) -> SpfNode | None:
         target = _static_target(ms, node.domain)
+        if target is None and _is_static(ms):
+            self._invalid_target(node, via)
+            return None
         if target is None:
             child = SpfNode(clip(ms.text if ms else "", 300), status="dynamic")
             child.problems.append(
