@@ -48,6 +48,14 @@ Timeout = Annotated[
     float, typer.Option("--timeout", min=0.01, help="Seconds to wait for one DNS answer.")
 ]
 Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed DNS query.")]
+RetryBudget = Annotated[
+    int,
+    typer.Option(
+        "--retry-budget",
+        min=0,
+        help="Retries the whole run may spend; after that, one try per query.",
+    ),
+]
 Output = Annotated[
     str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")
 ]
@@ -82,7 +90,15 @@ def _config(
     output: str | None,
     resume: bool,
     progress: bool | None,
+    retry_budget: int = 100_000,
 ) -> RunConfig:
+    from bulkauth.dns.live import cares_server
+
+    for ns in nameserver or []:
+        try:
+            cares_server(ns)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--nameserver") from None
     if resume and not output:
         raise typer.BadParameter(
             "--resume needs --output FILE (the file to continue)", param_hint="--resume"
@@ -97,7 +113,13 @@ def _config(
         nameservers=list(nameserver or []),
         zones=zones,
         backend=backend,
-        resolver=ResolverConfig(timeout=timeout, retries=retries, concurrency=concurrency, qps=qps),
+        resolver=ResolverConfig(
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            qps=qps,
+            retry_budget=retry_budget,
+        ),
         output=output,
         resume=resume,
         progress=progress,
@@ -135,9 +157,10 @@ def _selectors(spec: str | None) -> list[str]:
     return tried[len(selectors_to_try()[0]) :]
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Exit 2 for what the user can fix in the command; 1 for a run that broke down."""
     typer.echo(f"bulkauth: {message}", err=True)
-    return typer.Exit(2)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -152,6 +175,7 @@ def domains(
     qps: Qps = 0.0,
     timeout: Timeout = 3.0,
     retries: Retries = 2,
+    retry_budget: RetryBudget = 100_000,
     output: Output = None,
     resume: Resume = False,
     progress: ShowProgress = None,
@@ -177,10 +201,21 @@ def domains(
     """
     from bulkauth.dns.zonefile import ZoneLoadError
     from bulkauth.pipeline.domains import run_domains
+    from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.sinks import ResumeMismatch
 
     config = _config(
-        nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress
+        nameserver,
+        zones,
+        backend,
+        concurrency,
+        qps,
+        timeout,
+        retries,
+        output,
+        resume,
+        progress,
+        retry_budget=retry_budget,
     )
     _check_inputs(files or [])
     if dmarc_discovery not in ("psl", "tree"):
@@ -198,6 +233,8 @@ def domains(
         PermissionError,
     ) as exc:
         raise _fail(str(exc)) from None
+    except WorkerLost as exc:
+        raise _fail(str(exc), code=1) from None
     if outcome.stopped_by is not None:
         raise typer.Exit(128 + outcome.stopped_by)
 
@@ -225,6 +262,7 @@ def spf(
     qps: Qps = 0.0,
     timeout: Timeout = 3.0,
     retries: Retries = 2,
+    retry_budget: RetryBudget = 100_000,
     output: Output = None,
     progress: ShowProgress = None,
     workers: Workers = None,
@@ -232,15 +270,29 @@ def spf(
     """One RFC 7208 check_host: the result, the explanation and the trace of terms evaluated."""
     import orjson
 
+    from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.spfcheck import BadCheck, parse_check_line, run_spf_file, run_spf_one
 
     config = _config(
-        nameserver, zones, backend, concurrency, qps, timeout, retries, output, False, progress
+        nameserver,
+        zones,
+        backend,
+        concurrency,
+        qps,
+        timeout,
+        retries,
+        output,
+        False,
+        progress,
+        retry_budget=retry_budget,
     )
     config.workers = workers
     if input_file is not None:
         _check_inputs([input_file])
-        outcome = run_spf_file([input_file], config)
+        try:
+            outcome = run_spf_file([input_file], config)
+        except WorkerLost as exc:
+            raise _fail(str(exc), code=1) from None
         if outcome.stopped_by is not None:
             raise typer.Exit(128 + outcome.stopped_by)
         return
@@ -300,6 +352,7 @@ def messages(
     qps: Qps = 0.0,
     timeout: Timeout = 3.0,
     retries: Retries = 2,
+    retry_budget: RetryBudget = 100_000,
     output: Output = None,
     resume: Resume = False,
     progress: ShowProgress = None,
@@ -343,7 +396,17 @@ def messages(
     from bulkauth.pipeline.sinks import ResumeMismatch
 
     config = _config(
-        nameserver, zones, backend, concurrency, qps, timeout, retries, output, resume, progress
+        nameserver,
+        zones,
+        backend,
+        concurrency,
+        qps,
+        timeout,
+        retries,
+        output,
+        resume,
+        progress,
+        retry_budget=retry_budget,
     )
     for p in paths or []:
         if p != "-" and not Path(p).exists():

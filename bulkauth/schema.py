@@ -314,7 +314,11 @@ _STR_OR_NULL = nullable(STRING)
 
 RECEIVED: JSON = obj(
     {
-        "index": {"type": "integer", "minimum": 0, "description": "among Received fields, 0 = topmost"},
+        "index": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "among Received fields, 0 = topmost",
+        },
         "helo": _STR_OR_NULL,
         "client_ip": _STR_OR_NULL,
         "rdns": _STR_OR_NULL,
@@ -337,7 +341,11 @@ ENVELOPE: JSON = obj(
 )
 DKIM_SIGNATURE: JSON = obj(
     {
-        "index": {"type": "integer", "minimum": 0, "description": "among DKIM-Signature fields, 0 = topmost"},
+        "index": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "among DKIM-Signature fields, 0 = topmost",
+        },
         "result": {"enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror"]},
         "code": CODE,
         "message": STRING,
@@ -351,7 +359,10 @@ DKIM_SIGNATURE: JSON = obj(
         "l": _INT_OR_NULL,
         "h": array(STRING),
         "key": nullable(obj({"name": STRING, "type": _STR_OR_NULL, "bits": _INT_OR_NULL})),
-        "b": {**_STR_OR_NULL, "description": "the first characters of b=, as Authentication-Results quote it"},
+        "b": {
+            **_STR_OR_NULL,
+            "description": "the first characters of b=, as Authentication-Results quote it",
+        },
         "problems": PROBLEMS,
     }
 )
@@ -432,7 +443,16 @@ HISTORY: JSON = nullable(
         {
             "authserv_id": _STR_OR_NULL,
             "index": INT,
-            "dkim": array(obj({"result": _STR_OR_NULL, "d": _STR_OR_NULL, "b": _STR_OR_NULL, "selector": _STR_OR_NULL})),
+            "dkim": array(
+                obj(
+                    {
+                        "result": _STR_OR_NULL,
+                        "d": _STR_OR_NULL,
+                        "b": _STR_OR_NULL,
+                        "selector": _STR_OR_NULL,
+                    }
+                )
+            ),
             "spf": _STR_OR_NULL,
             "dmarc": _STR_OR_NULL,
             "arc": _STR_OR_NULL,
@@ -472,7 +492,9 @@ MESSAGE_OK: JSON = obj(
         "as_of": obj({"time": TIME, "source": {"enum": ["received", "date", "now", "fixed"]}}),
         "dkim": obj(
             {
-                "result": {"enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror", "none"]},
+                "result": {
+                    "enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror", "none"]
+                },
                 "signatures": array(DKIM_SIGNATURE),
             }
         ),

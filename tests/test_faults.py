@@ -383,12 +383,6 @@ def test_qps_limit_holds_under_retries_udp(world_files: tuple[Path, Path], tmp_p
     assert peak <= QPS * QPS_SLACK, peak
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c-ares re-sends a query inside one Resolver attempt (tries_for(timeout) > 1) and "
-    "those packets never pass the --qps limiter; make_backend should give aiodns tries=1 "
-    "when a qps limit is set (RELIABILITY.md, 'aiodns and --qps')",
-)
 def test_with_a_qps_limit_every_aiodns_packet_is_a_resolver_attempt() -> None:
     """A blackhole makes c-ares use every try it has; with --qps each must be an attempt the
     limiter saw. Built through make_backend, as the CLI builds it."""

@@ -149,12 +149,7 @@ def test_hostile_domain_lists_get_one_coded_record_per_line(tmp_path: Path) -> N
     assert all(r["status"] in ("ok", "invalid_input") for r in out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py does not validate --nameserver: parse_nameserver/cares_server raise ValueError "
-    "inside the run (a traceback); the CLI should refuse it with exit 2 before the run starts",
-)
-@pytest.mark.parametrize("spec", ["ns.example.com"])
+@pytest.mark.parametrize("spec", ["ns.example.com", "127.0.0.1:dns", "127.0.0.1:70000"])
 def test_bad_nameserver_is_a_usage_error(spec: str) -> None:
     proc = bulkauth("domains", "-", "-n", spec, "--no-progress", stdin=b"d00000.test\n")
     assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc.stderr.decode()[-300:]

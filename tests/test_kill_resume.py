@@ -55,12 +55,15 @@ class LineCounter:
         return self.lines
 
 
-def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_three_times_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, workers: str
+) -> None:
     seed = int(os.environ.get("BULKAUTH_KILL_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
-    # one process: the path every run takes below 2,000 items (see the report on jobs.py)
-    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "1"]
+    # one process (the default below 2,000 items) and two worker processes (jobs.py)
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", workers]
 
     # the uninterrupted run, alongside the killed ones (a second core does it for free)
     clean_out = tmp_path / "clean.ndjson"
@@ -274,3 +277,33 @@ def test_every_record_is_one_write(tmp_path: Path) -> None:
     assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes)
     out.write_bytes(b"".join(writes))
     assert whole_lines(out.read_bytes())
+
+
+def test_a_killed_worker_process_is_a_clear_error_and_the_run_resumes(tmp_path: Path) -> None:
+    """SIGKILL one of two worker processes (as the OOM killer would): the parent says so, exits
+    1 with whole lines on disk, and --resume finishes the job."""
+    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
+    out = tmp_path / "out.ndjson"
+    proc = subprocess.Popen(
+        cli(*base, "-o", str(out)), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    counter = LineCounter(out)
+    deadline = time.monotonic() + 120
+    while counter.poll() < 200 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pids = children.read_text().split()
+    assert len(pids) == 2, pids
+    os.kill(int(pids[1]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err.decode()
+    assert b"ended unexpectedly" in err and b"--resume" in err, err.decode()
+    assert out.read_bytes().endswith(b"\n")
+    final = subprocess.run(
+        cli(*base, "-o", str(out), "--resume"), env=env(), capture_output=True, timeout=300
+    )
+    assert final.returncode == 0, final.stderr.decode()
+    lines = records(out.read_bytes())
+    assert [r["line"] for r in lines] == sorted({r["line"] for r in lines})
+    assert len(lines) == N_KILL

@@ -54,7 +54,9 @@ def parse_domain(text: str) -> str:
     if "\ufffd" in s:
         raise NameError_("input.not_utf8", "not valid UTF-8")
     if "://" in s or "/" in s:
-        raise NameError_("input.url", "looks like a URL; give the bare domain name (e.g. example.com)")
+        raise NameError_(
+            "input.url", "looks like a URL; give the bare domain name (e.g. example.com)"
+        )
     if "@" in s:
         raise NameError_("input.email", "looks like an e-mail address; give the domain after the @")
     if any(c.isspace() for c in s):
@@ -73,14 +75,20 @@ def parse_domain(text: str) -> str:
         try:
             name = idna.encode(s, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
-            raise NameError_("input.bad_idn", f"not a valid internationalised domain name: {exc}") from None
+            raise NameError_(
+                "input.bad_idn", f"not a valid internationalised domain name: {exc}"
+            ) from None
     name = normalize_query_name(name)
     labels = name.split(".")
     if len(labels) < 2:
-        raise NameError_("input.single_label", "single-label name; give a registered domain (e.g. example.com)")
+        raise NameError_(
+            "input.single_label", "single-label name; give a registered domain (e.g. example.com)"
+        )
     for label in labels:
         if not _LDH.match(label):
-            raise NameError_("input.bad_label", f"label {label!r} is not letters, digits and hyphens")
+            raise NameError_(
+                "input.bad_label", f"label {label!r} is not letters, digits and hyphens"
+            )
     if labels[-1].isdigit():
         raise NameError_("input.numeric_tld", "the last label is all digits")
     return name

@@ -141,7 +141,9 @@ class Resolver:
             if answer.rcode not in RETRYABLE or attempt >= self.config.retries:
                 break
             if self._retries_left <= 0:
-                answer = replace(answer, detail=(answer.detail + "; retry budget exhausted").lstrip("; "))
+                answer = replace(
+                    answer, detail=(answer.detail + "; retry budget exhausted").lstrip("; ")
+                )
                 break
             self._retries_left -= 1
             attempt += 1
@@ -164,9 +166,7 @@ class Resolver:
             task = asyncio.current_task()
             assert task is not None
             fired: list[bool] = []
-            timer = asyncio.get_running_loop().call_later(
-                self.config.timeout, _expire, task, fired
-            )
+            timer = asyncio.get_running_loop().call_later(self.config.timeout, _expire, task, fired)
             try:
                 answer = await self.backend.query(q)
             except asyncio.CancelledError:
@@ -196,4 +196,3 @@ async def drive(step: Step[T], resolver: Resolver) -> T:
             batch = step.send(await resolver.resolve_many(batch))
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
-

@@ -37,4 +37,7 @@ def make_backend(config: RunConfig) -> Backend:
         return UdpBackend(config.nameservers)
     from bulkauth.dns.live import AiodnsBackend
 
-    return AiodnsBackend(config.nameservers, timeout=config.resolver.timeout)
+    # c-ares re-sends within one attempt; those packets would bypass --qps, so with a
+    # rate limit every packet must be one Resolver attempt
+    tries = 1 if config.resolver.qps > 0 else None
+    return AiodnsBackend(config.nameservers, timeout=config.resolver.timeout, tries=tries)

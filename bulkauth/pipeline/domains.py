@@ -70,7 +70,9 @@ def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
         progress.record(rec)
 
     try:
-        result = run_job(items, make_work, config, emit, choose_workers(config.workers, remaining))
+        result = run_job(
+            items, make_work, config, emit, choose_workers(config.workers, remaining), sink.flush
+        )
     finally:
         sink.close()
         progress.close()

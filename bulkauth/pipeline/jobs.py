@@ -81,10 +81,15 @@ def share(config: RunConfig, workers: int) -> RunConfig:
 
 
 def _worker(
-    conn: multiprocessing.connection.Connection, factory: JobFactory, config: RunConfig
+    conn: multiprocessing.connection.Connection,
+    factory: JobFactory,
+    config: RunConfig,
+    inherited: list[multiprocessing.connection.Connection],
 ) -> None:
     """A worker process: batches in, each batch's records out, counters at the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run stops
+    for end in inherited:
+        end.close()
     sizes: deque[int] = deque()
 
     def read_batch() -> list[Item]:
@@ -121,12 +126,43 @@ def _send(conn: multiprocessing.connection.Connection, message: object) -> None:
         os._exit(0)
 
 
+class WorkerLost(Exception):
+    """A worker process died (killed, out of memory); the output is whole up to its last line."""
+
+
+def _to_worker(conn: multiprocessing.connection.Connection, message: object, proc: Any) -> None:
+    # SIGPIPE is SIG_DFL for the CLI (`| head`); a dead worker must be an error, not our death
+    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        conn.send(message)
+    except OSError:
+        raise _lost(proc) from None
+    finally:
+        signal.signal(signal.SIGPIPE, old)
+
+
+def _from_worker(conn: multiprocessing.connection.Connection, proc: Any) -> Any:
+    try:
+        return conn.recv()
+    except (EOFError, OSError):
+        raise _lost(proc) from None
+
+
+def _lost(proc: Any) -> WorkerLost:
+    proc.join(timeout=1)
+    return WorkerLost(
+        f"worker process {proc.pid} ended unexpectedly (exit code {proc.exitcode}); "
+        "the output is complete up to its last line: run again with --output FILE --resume"
+    )
+
+
 def run_sharded(
     items: Iterator[Item],
     factory: JobFactory,
     config: RunConfig,
     emit: Callable[[Record], None],
     workers: int,
+    flush: Callable[[], None],
 ) -> JobResult:
     # fork: the workers start in milliseconds with everything imported; spawn where there is none
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
@@ -135,7 +171,10 @@ def run_sharded(
     procs = []
     for _ in range(workers):
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(child, factory, part), daemon=True)
+        # the child must not hold any parent-side end (its own or its siblings'), or it
+        # never sees EOF when the parent dies and lingers after a SIGKILL
+        inherited = [*conns, parent]
+        p = ctx.Process(target=_worker, args=(child, factory, part, inherited), daemon=True)
         p.start()
         child.close()
         conns.append(parent)
@@ -153,7 +192,10 @@ def run_sharded(
     pending: deque[int] = deque()  # worker of each outstanding batch, in input order
 
     def collect_head() -> None:
-        records: list[Record] = conns[pending.popleft()].recv()
+        w = pending.popleft()
+        if not conns[w].poll():  # about to wait: what is written so far reaches the file first
+            flush()
+        records: list[Record] = _from_worker(conns[w], procs[w])
         for rec in records:
             emit(rec)
         outcome.written += len(records)
@@ -168,22 +210,22 @@ def run_sharded(
             if len(batch) == BATCH:
                 while len(pending) >= workers * AHEAD:
                     collect_head()
-                conns[n % workers].send(batch)
+                _to_worker(conns[n % workers], batch, procs[n % workers])
                 pending.append(n % workers)
                 outcome.items += len(batch)
                 n += 1
                 batch = []
         if batch and not stop:
-            conns[n % workers].send(batch)
+            _to_worker(conns[n % workers], batch, procs[n % workers])
             pending.append(n % workers)
             outcome.items += len(batch)
         while pending:  # after a signal too: what is in flight is finished and written
             collect_head()
         counters = Counters()
         backend = ""
-        for c in conns:
-            c.send(None)
-            _, wc, backend = c.recv()
+        for c, p in zip(conns, procs, strict=True):
+            _to_worker(c, None, p)
+            _, wc, backend = _from_worker(c, p)
             for f in ("queries", "cache_hits", "joined", "retries", "timeouts", "failures", "tcp"):
                 setattr(counters, f, getattr(counters, f) + getattr(wc, f))
             for k, v in wc.by_rcode.items():
@@ -214,11 +256,13 @@ def run_job(
     config: RunConfig,
     emit: Callable[[Record], None],
     workers: int,
+    flush: Callable[[], None],
 ) -> JobResult:
+    """Run the job; ``flush`` is called whenever the sharded parent is about to wait."""
     if workers <= 1:
 
         async def main() -> JobResult:
             return await run_in_process(items, factory, config, emit)
 
         return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
-    return run_sharded(items, factory, config, emit, workers)
+    return run_sharded(items, factory, config, emit, workers, flush)

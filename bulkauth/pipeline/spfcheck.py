@@ -84,7 +84,12 @@ def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
 
     try:
         result = run_job(
-            read_domain_list(paths), make_work, config, emit, choose_workers(config.workers, total)
+            read_domain_list(paths),
+            make_work,
+            config,
+            emit,
+            choose_workers(config.workers, total),
+            sink.flush,
         )
     finally:
         sink.close()
