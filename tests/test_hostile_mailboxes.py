@@ -86,8 +86,8 @@ def test_hostile_mailboxes_end_to_end(tmp_path: Path) -> None:
         )
         # this child's own peak memory (RUSAGE_CHILDREN would be the largest of every child
         # the test session ever waited for)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        _, wstatus, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(wstatus)
     proc = subprocess.CompletedProcess(
         child.args, child.returncode, stdout.read_bytes(), stderr.read_bytes()
     )
