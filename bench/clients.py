@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     import uvloop
 
+    from bulkauth.pipeline.run import tune_gc
+
+    tune_gc()  # as the CLI does, for every client alike
     queries = load_queries(a.queries, limit=a.limit)
     coro = measure(a.client, queries, a.nameserver, a.seconds, a.inflight)
     if a.profile:

@@ -14,6 +14,7 @@ import typer
 from bulkauth import __version__
 from bulkauth.dns.resolver import ResolverConfig
 from bulkauth.pipeline.config import RunConfig
+from bulkauth.pipeline.run import tune_gc
 
 T = TypeVar("T")
 
@@ -467,4 +468,5 @@ def _root(
 def main(argv: list[str] | None = None) -> Any:
     # a closed stdout (`| head`) ends the run quietly instead of with a traceback
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    tune_gc()
     return app(args=argv)

@@ -75,7 +75,7 @@ async def test_null_mx(backend: AiodnsBackend) -> None:
 
 async def test_txt_keeps_records_and_string_boundaries(backend: AiodnsBackend) -> None:
     a = await ask(backend, "example.com", RType.TXT)
-    assert sorted(a.records) == sorted(  # type: ignore[type-var]
+    assert sorted(a.records) == sorted(
         [(b"v=spf1 ", b"include:_spf.example.net -all"), (b"other",)]
     )
     assert sorted(a.txt_strings()) == ["other", "v=spf1 include:_spf.example.net -all"]

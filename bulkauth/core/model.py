@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 
 class RType(enum.IntEnum):
@@ -40,7 +40,7 @@ class Rcode(enum.StrEnum):
     ERROR = "ERROR"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class MX:
     preference: int
     exchange: str  # absolute name without the trailing dot, lower case; "" for the root (null MX)
@@ -52,9 +52,11 @@ TXT: TypeAlias = tuple[bytes, ...]
 Rdata: TypeAlias = str | MX | TXT
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
-    """One DNS question. ``name`` is an absolute name without the trailing dot."""
+class Query(NamedTuple):
+    """One DNS question. ``name`` is an absolute name without the trailing dot.
+
+    A named tuple rather than a dataclass: the resolver hashes each question several times
+    (cache, single-flight), and a tuple hashes in C."""
 
     name: str
     rtype: RType

@@ -26,6 +26,10 @@ def normalize_query_name(name: str) -> str:
     only the lengths are enforced here; host-name syntax is the business of ``parse_domain``.
     """
     n = name.rstrip(".").lower() if name != "." else ""
+    if n.isascii() and 0 < len(n) <= 253:  # the common case, checked at C speed
+        labels = n.split(".")
+        if "" not in labels and max(map(len, labels)) <= 63:
+            return n
     if not n:
         raise NameError_("name.empty", "empty name")
     if len(n) > 253:

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from bulkauth.core.model import Answer, Query
+from bulkauth.core.model import Answer, Query, Rcode
 
 
 class AnswerCache:
@@ -48,13 +48,20 @@ class AnswerCache:
         return answer
 
     def put(self, q: Query, answer: Answer) -> None:
-        if self.max_entries <= 0 or not answer.ok:
-            return
+        rcode = answer.rcode
+        if self.max_entries <= 0 or (rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN):
+            return  # only authoritative outcomes (Answer.ok), tested inline: this runs per query
+        ttl = answer.ttl
         cap = self.max_ttl if answer.records else self.negative_max_ttl
-        ttl = min(max(answer.ttl, self.min_ttl), cap)
+        if ttl < self.min_ttl:
+            ttl = self.min_ttl
+        if ttl > cap:
+            ttl = cap
         if ttl <= 0:
             return
-        self._entries[q] = (self._clock() + ttl, answer)
-        self._entries.move_to_end(q)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        if q in entries:
+            entries.move_to_end(q)
+        entries[q] = (self._clock() + ttl, answer)
+        if len(entries) > self.max_entries:
+            entries.popitem(last=False)

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 import anyio
 
-from bulkauth.core.model import Answer, Counters, Query, Rcode, RType
+from bulkauth.core.model import Answer, Counters, Query, Rcode, Rdata, RType
 from bulkauth.core.names import NameError_, normalize_query_name
 from bulkauth.core.step import Step
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.cache import AnswerCache
-from bulkauth.dns.limits import InFlight, RateLimiter
+from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter
 
 T = TypeVar("T")
 
@@ -51,7 +51,8 @@ class Resolver:
         self.counters = Counters()
         self._rate = RateLimiter(self.config.qps)
         self._inflight = InFlight(self.config.concurrency)
-        self._flights: dict[Query, asyncio.Future[Answer]] = {}
+        self._deadlines = Deadlines(self.config.timeout)
+        self._flights: dict[Query, asyncio.Future[Answer] | None] = {}
         self._retries_left = self.config.retry_budget
 
     async def aclose(self) -> None:
@@ -112,33 +113,39 @@ class Resolver:
         if cached is not None:
             self.counters.cache_hits += 1
             return cached
-        flight = self._flights.get(q)
-        if flight is not None:
+        flights = self._flights
+        if q in flights:
+            # a future only once someone joins: joins are rare, questions are not
             self.counters.joined += 1
-            return await asyncio.shield(flight)
-        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._flights[q] = fut
+            fut = flights[q]
+            if fut is None:
+                fut = flights[q] = asyncio.get_running_loop().create_future()
+            return await asyncio.shield(fut)
+        flights[q] = None
         try:
             answer = await self._ask(q)
             if len(answer.records) > 1:
                 # RRsets are unordered and servers rotate them: one canonical order makes every
                 # record we write reproducible, whichever server or backend answered
-                answer = replace(answer, records=tuple(sorted(answer.records, key=repr)))
+                answer = replace(answer, records=canonical_order(answer.records))
             self.cache.put(q, answer)
-            fut.set_result(answer)
-            return answer
         except BaseException as exc:
             # the asker was cancelled: joiners must not hang, they see a clean failure
-            fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
+            fut = flights.pop(q)
+            if fut is not None:
+                fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
             raise
-        finally:
-            del self._flights[q]
+        fut = flights.pop(q)
+        if fut is not None:
+            fut.set_result(answer)
+        return answer
 
     async def _ask(self, q: Query) -> Answer:
         attempt = 0
         while True:
             answer = await self._once(q)
-            if answer.rcode not in RETRYABLE or attempt >= self.config.retries:
+            rcode = answer.rcode
+            if rcode not in RETRYABLE or attempt >= self.config.retries:
                 break
             if self._retries_left <= 0:
                 answer = replace(
@@ -151,41 +158,47 @@ class Resolver:
             delay = self.config.backoff * (2 ** (attempt - 1))
             await anyio.sleep(delay * (0.5 + random.random()))
         c = self.counters
-        c.by_rcode[answer.rcode.value] = c.by_rcode.get(answer.rcode.value, 0) + 1
-        if answer.failed:
+        key = rcode._value_  # not .value: an enum property costs a descriptor call per query
+        c.by_rcode[key] = c.by_rcode.get(key, 0) + 1
+        if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
             c.failures += 1
         return answer
 
     async def _once(self, q: Query) -> Answer:
-        await self._rate.acquire()
-        async with self._inflight:
-            self.counters.queries += 1
-            # A bare timer that cancels this task, rather than a cancel scope: anyio's
-            # move_on_after costs ~17 us a query here and asyncio.timeout ~13 us, this ~3 us
-            # (bench/README.md). uncancel() tells our cancellation from one from outside.
-            task = asyncio.current_task()
-            assert task is not None
-            fired: list[bool] = []
-            timer = asyncio.get_running_loop().call_later(self.config.timeout, _expire, task, fired)
-            try:
-                answer = await self.backend.query(q)
-            except asyncio.CancelledError:
-                if not fired or task.uncancel() > 0:
-                    raise
-                self.counters.timeouts += 1
-                return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
-            finally:
-                timer.cancel()
-            if fired:  # the backend swallowed our cancellation: take the request back
-                task.uncancel()
-            if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
-                self.counters.timeouts += 1
-            return answer
+        if self._rate.interval:
+            await self._rate.acquire()
+        inflight = self._inflight
+        if not inflight.take():
+            await inflight.wait()
+        self.counters.queries += 1
+        # The deadline cancels this task rather than a cancel scope: anyio's move_on_after
+        # costs ~17 us a query and a call_later timer ~20 us on uvloop, a Deadlines entry
+        # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = self._deadlines.arm(task)
+        try:
+            answer = await self.backend.query(q)
+        except asyncio.CancelledError:
+            if not Deadlines.disarm(deadline) or task.uncancel() > 0:
+                raise
+            self.counters.timeouts += 1
+            return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
+        finally:
+            inflight.release()
+        if Deadlines.disarm(deadline):  # the backend swallowed our cancellation: take it back
+            task.uncancel()
+        if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+            self.counters.timeouts += 1
+        return answer
 
 
-def _expire(task: asyncio.Task[object], fired: list[bool]) -> None:
-    fired.append(True)
-    task.cancel()
+def canonical_order(records: tuple[Rdata, ...]) -> tuple[Rdata, ...]:
+    """An RRset holds one kind of value (text, MX, TXT strings), which sort by value."""
+    try:
+        return tuple(sorted(records))
+    except TypeError:  # a mixed set (not from any backend of ours): any fixed order will do
+        return tuple(sorted(records, key=repr))
 
 
 async def drive(step: Step[T], resolver: Resolver) -> T:

@@ -160,8 +160,11 @@ class _UdpSocket:
                     self.loop.add_writer(self.fd, self._writable)
                 break
             except OSError as exc:
-                del pending[qid]
-                fut.set_result(Answer(Rcode.ERROR, detail=f"{self.server.label}: send: {exc}"))
+                # on a connected socket an ICMP error (port unreachable) for an earlier
+                # datagram surfaces on a later send: every query pending here is as lost
+                self.stats.icmp_errors += 1
+                self._fail_all(f"{self.server.label}: send: {exc.__class__.__name__}: {exc}")
+                pending = self.pending
         self.stats.sent += sent
 
     def _writable(self) -> None:
@@ -181,7 +184,6 @@ class _UdpSocket:
                 # nothing listens) for *some* earlier datagram and we cannot tell which: fail
                 # them all now rather than let each wait for its timeout.
                 self.stats.icmp_errors += 1
-                self.server.note_failure()
                 self._fail_all(f"{self.server.label}: {exc.__class__.__name__}: {exc}")
                 continue
             self._datagram(data)
@@ -223,7 +225,13 @@ class _UdpSocket:
             return
         del self.pending[qid]
         server = self.server
-        if server.failures:
+        rcode = answer.rcode
+        if rcode is Rcode.SERVFAIL or rcode is Rcode.REFUSED:
+            # a resolver that refuses us or fails everything is as bad as a dead one: back it
+            # off (three strikes) so the retry goes elsewhere; a good answer clears the count,
+            # so one lame domain costs a healthy server nothing
+            server.note_failure()
+        elif server.failures:
             server.note_alive()
         fut.set_result(answer)
 
@@ -231,6 +239,8 @@ class _UdpSocket:
         pending, self.pending = self.pending, {}
         for p in pending.values():
             if not p[2].done():
+                # a strike for each query lost, so the retries of a burst go to another server
+                self.server.note_failure()
                 p[2].set_result(Answer(Rcode.ERROR, detail=detail))
 
     def close(self) -> None:
