@@ -45,9 +45,11 @@ check: lint typecheck test
 
 bench: install
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.messages --messages 3000 --rounds 1 --big-mb 100
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
+	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
 
 clean:
 	rm -rf $(VENV) demo.ndjson .pytest_cache .mypy_cache .ruff_cache bench/work

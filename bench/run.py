@@ -212,8 +212,15 @@ def answer_equality(queries: Path, n: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- domains
 
 
+def tool(name: str) -> str | None:
+    """A console script of this environment (make runs .venv/bin/python without .venv/bin on
+    PATH), else one on PATH."""
+    here = Path(sys.executable).parent / name
+    return str(here) if here.exists() else shutil.which(name)
+
+
 def bulkauth_cli() -> list[str] | None:
-    exe = shutil.which("bulkauth")
+    exe = tool("bulkauth")
     cmd = [exe] if exe else [sys.executable, "-m", "bulkauth"]
     try:
         ok = subprocess.run([*cmd, "domains", "--help"], capture_output=True, timeout=60)
@@ -381,13 +388,14 @@ def domains_peers(
             "command": " ".join(cmd),
             "agreement": agreement_bulkauth(recs, truth) if recs else None,
         }
-    if shutil.which("checkdmarc"):
+    checkdmarc = tool("checkdmarc")
+    if checkdmarc:
         # checkdmarc is sequential (~20 domains/s): a slice of the same list, same nameserver
         doms = [t["domain"] for t in truth if t.get("status") == "ok"][:checkdmarc_n]
         lst = work / "checkdmarc-domains.txt"
         lst.write_text("\n".join(doms) + "\n")
         res = work / "checkdmarc.json"
-        cmd = ["checkdmarc", str(lst), "-n", NS, "-f", "json"]
+        cmd = [checkdmarc, str(lst), "-n", NS, "-f", "json"]
         log(f"checkdmarc on {len(doms)} domains")
         secs, rc, err = timed(cmd, res, seconds_cap * 20)
         try:
@@ -668,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--quick", action="store_true", help="2,000 domains, 2 rounds (the default)")
     p.add_argument("--full", action="store_true", help="10,000 domains, 3 rounds, the memory run")
     p.add_argument("--domains", type=int)
     p.add_argument("--seed", type=int, default=1)

@@ -40,7 +40,13 @@ Zones = Annotated[
         help="Answer from RFC 1035 zone files (a file or a directory) instead of live DNS.",
     ),
 ]
-Backend = Annotated[str, typer.Option("--backend", help="Live DNS client: auto, aiodns or udp.")]
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Live DNS client: udp (our asyncio client; what auto means) or aiodns (c-ares).",
+    ),
+]
 Concurrency = Annotated[
     int, typer.Option("--concurrency", min=1, help="DNS queries in flight at once.")
 ]
