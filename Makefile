@@ -45,7 +45,7 @@ check: lint typecheck test
 
 bench: install
 	$(BIN)/python -m bench.run --quick
-	$(BIN)/python -m bench.messages --messages 3000 --rounds 1 --big-mb 100
+	$(BIN)/python -m bench.messages --messages 5000 --rounds 1 --big-mb 100
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
