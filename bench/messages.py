@@ -215,6 +215,7 @@ def main() -> None:
                 "messages": count,
                 "seconds": round(wall, 1),
                 "msg_per_s": round(count / wall, 1),
+                "ratio": round(count / wall / peer_rate, 2),
                 "peak_rss_mb": round(rss / 1024, 1),
             }
         )
@@ -231,7 +232,8 @@ def main() -> None:
         )
     for m in results["memory"]:
         print(
-            f"memory: {m['mailbox_mb']} MB mailbox, {m['messages']:,} messages: peak RSS {m['peak_rss_mb']} MB"
+            f"{m['mailbox_mb']} MB mailbox, {m['messages']:,} messages: {m['msg_per_s']:,.0f} msg/s, "
+            f"{m['ratio']:.2f}x dkimpy; peak RSS {m['peak_rss_mb']} MB"
         )
     dest = HERE / "results" / f"{dt.date.today().isoformat()}-messages.json"
     dest.parent.mkdir(exist_ok=True)
