@@ -529,6 +529,19 @@ def _tree_rss_kib(pid: int, hwm: dict[int, int]) -> int:
     return total
 
 
+def _tree_pss_kib(pid: int) -> int:
+    """Summed proportional set size of the tree: forked workers share their parent's pages,
+    which RSS counts once per process and PSS once in all."""
+    total = 0
+    for p in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total
+
+
 def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, Any]:
     big = work / "domains-big.txt"
     if _count_lines(big) != lines:
@@ -542,9 +555,9 @@ def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, 
     err_path = work / "memory-run.stderr"
     errf = open(err_path, "wb")  # noqa: SIM115 - closed below, after the process tree is gone
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=ROOT)
-    samples: list[tuple[float, int, int]] = []  # seconds, output lines, RSS KiB of the tree
+    samples: list[tuple[float, int, int, int]] = []  # seconds, lines, tree RSS and PSS, KiB
     hwms: dict[int, int] = {}  # pid -> VmHWM: each process's own peak
-    peak = 0
+    peak = peak_pss = 0
     completed = False
     orphans: list[int] = []
     while True:
@@ -555,9 +568,11 @@ def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, 
         except subprocess.TimeoutExpired:
             pass
         rss = _tree_rss_kib(p.pid, hwms)
+        pss = _tree_pss_kib(p.pid)
         peak = max(peak, rss)
+        peak_pss = max(peak_pss, pss)
         done = _count_lines(out_path)
-        samples.append((round(time.perf_counter() - started, 1), done, rss))
+        samples.append((round(time.perf_counter() - started, 1), done, rss, pss))
         if time.perf_counter() - started > cap:
             family = _tree(p.pid)
             p.terminate()  # what a user's Ctrl-C / a scheduler's stop does
@@ -587,9 +602,13 @@ def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, 
         # the peak of the tree's summed RSS as sampled every 2 s, and the sum of every
         # process's own peak (an upper bound: the peaks need not coincide)
         "peak_rss_mib": round(peak / 1024, 1),
+        "peak_pss_mib": round(peak_pss / 1024, 1),
         "sum_of_process_peaks_mib": round(sum(hwms.values()) / 1024, 1),
         "processes": len(hwms),
-        "rss_samples": [{"s": s, "lines": n, "rss_mib": round(r / 1024, 1)} for s, n, r in picks],
+        "rss_samples": [
+            {"s": s, "lines": n, "rss_mib": round(r / 1024, 1), "pss_mib": round(q / 1024, 1)}
+            for s, n, r, q in picks
+        ],
         "command": " ".join(cmd),
         "workers_left_running_after_sigterm": len(orphans),
         "stderr_tail": err_path.read_text(errors="replace")[-400:],
@@ -665,7 +684,8 @@ def table(res: dict[str, Any]) -> str:
             notes.append(f"spf results, bulkauth == pyspf: {ag['same']}/{ag['compared']}")
     mem = res.get("memory")
     if mem and "peak_rss_mib" in mem:
-        rows.append((f"bulkauth domains, {mem['lines_done']:,}/{mem['lines']:,} lines", f"{mem['peak_rss_mib']} MiB peak RSS", f"{mem['domains_per_s']} domains/s"))  # fmt: skip
+        flat = " -> ".join(f"{x['pss_mib']:.0f}" for x in mem.get("rss_samples", []))
+        rows.append((f"bulkauth domains, {mem['lines_done']:,}/{mem['lines']:,} lines", f"{mem['peak_pss_mib']} MiB peak PSS", f"(RSS summed {mem['peak_rss_mib']} MiB); PSS at 10%/50%/end {flat} MiB; {mem['domains_per_s']} domains/s"))  # fmt: skip
     w = max((len(r[0]) for r in rows), default=0)
     v = max((len(r[1]) for r in rows), default=0)
     lines = [f"{a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows]

@@ -116,12 +116,9 @@ def test_second_signal_stops_at_once(world: tuple[Path, Path, bytes], tmp_path: 
     listing, zones, clean = world
     out = tmp_path / "out.ndjson"
     proc = start(listing, zones, out, "--qps", "100", "--concurrency", "8")
-    # the output file is created just before the pool (and its signal handlers) starts
-    t0 = time.monotonic()
-    while not out.exists():
-        assert proc.poll() is None and time.monotonic() - t0 < 60
-        time.sleep(0.02)
-    time.sleep(0.3)
+    # records on disk: past start-up, with a window of items in flight (a signal during
+    # start-up stops the run before anything is in flight: test_signal_during_start_up)
+    wait_for_output(proc, out)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     assert proc.poll() is None  # still finishing the items in flight
@@ -132,6 +129,24 @@ def test_second_signal_stops_at_once(world: tuple[Path, Path, bytes], tmp_path: 
     assert proc.returncode == 130, err.decode()
     partial = out.read_bytes()
     assert whole_lines(partial) and clean.startswith(partial)
+
+
+def test_signal_during_start_up(world: tuple[Path, Path, bytes], tmp_path: Path) -> None:
+    """SIGTERM while the zone files are still loading: the run stops before it starts any
+    item, says so, and exits 143 with an empty (resumable) output, not a traceback."""
+    listing, zones, _ = world
+    out = tmp_path / "out.ndjson"
+    proc = start(listing, zones, out)
+    t0 = time.monotonic()
+    while not out.exists():  # created just before the zone files are loaded
+        assert proc.poll() is None and time.monotonic() - t0 < 60
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()
+    assert b"Traceback" not in err
+    assert b"stopped by SIGTERM" in err
+    assert whole_lines(out.read_bytes())
 
 
 def test_grace_period_bounds_the_wait_for_stuck_items() -> None:

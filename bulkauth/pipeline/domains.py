@@ -13,7 +13,7 @@ from bulkauth.pipeline.config import RunConfig
 from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.resume import skip_done
-from bulkauth.pipeline.run import Outcome, Record, internal_error
+from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
@@ -53,6 +53,7 @@ def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
 
 def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     """Run the audit; returns the outcome and how many items a resume skipped."""
+    catch_signals_early()
     items, skipped = skip_done(
         read_domain_list(paths),
         config,

@@ -24,7 +24,7 @@ import anyio
 from bulkauth.core.model import Counters
 from bulkauth.dns.resolver import Resolver
 from bulkauth.pipeline.config import RunConfig, make_backend
-from bulkauth.pipeline.run import Outcome, Record, run_ordered
+from bulkauth.pipeline.run import Outcome, Record, Stop, run_ordered, take_early_signals
 from bulkauth.pipeline.sources import Item
 
 Work = Callable[[Item], Awaitable[Record]]
@@ -55,14 +55,25 @@ async def run_in_process(
     emit: Callable[[Record], None],
     read_batch: Callable[[], list[Item]] | None = None,
 ) -> JobResult:
-    resolver = Resolver(make_backend(config), config.resolver)
-    work, failed = factory(resolver, config)
+    stop = Stop()
+    stop.install()  # before the backend: loading zone files can take a while
     try:
-        outcome = await run_ordered(
-            items, work, failed, emit, window=window_for(config), read_batch=read_batch
-        )
+        resolver = Resolver(make_backend(config), config.resolver)
+        work, failed = factory(resolver, config)
+        try:
+            outcome = await run_ordered(
+                items,
+                work,
+                failed,
+                emit,
+                window=window_for(config),
+                read_batch=read_batch,
+                stop=stop,
+            )
+        finally:
+            await resolver.aclose()
     finally:
-        await resolver.aclose()
+        stop.uninstall()
     return JobResult(outcome, resolver.counters, resolver.backend.name)
 
 
@@ -189,6 +200,7 @@ def run_sharded(
             raise SystemExit(128 + stop[0])
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop.extend(take_early_signals()[:1])
     pending: deque[int] = deque()  # worker of each outstanding batch, in input order
 
     def collect_head() -> None:

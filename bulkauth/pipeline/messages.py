@@ -48,7 +48,14 @@ from bulkauth.pipeline.archives import Limits, MessageItem, count_messages, read
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.resume import skip_done
-from bulkauth.pipeline.run import Outcome, Record, internal_error, run_ordered
+from bulkauth.pipeline.run import (
+    Outcome,
+    Record,
+    Stop,
+    catch_signals_early,
+    internal_error,
+    run_ordered,
+)
 from bulkauth.pipeline.sinks import NdjsonSink
 
 #: messages verified in process before a worker pool is worth starting
@@ -440,6 +447,7 @@ async def run_messages(
     paths: Sequence[str], config: RunConfig, options: MessageOptions | None = None
 ) -> tuple[Outcome, RunStats]:
     """Check every message of the archives; returns the outcome and run statistics."""
+    catch_signals_early()
     opts = options or MessageOptions()
     opts.check.dmarc_discovery = config.dmarc_discovery
     items, skipped = skip_done(
@@ -453,6 +461,22 @@ async def run_messages(
     progress = MessageProgress(
         None if total is None else total - skipped, config.progress, SECTIONS
     )
+    stop = Stop()
+    stop.install()  # before the backend: loading zone files can take a while
+    try:
+        return await _run(items, skipped, progress, config, opts, stop)
+    finally:
+        stop.uninstall()
+
+
+async def _run(
+    items: Iterator[MessageItem],
+    skipped: int,
+    progress: MessageProgress,
+    config: RunConfig,
+    opts: MessageOptions,
+    stop: Stop,
+) -> tuple[Outcome, RunStats]:
     resolver = Resolver(make_backend(config), config.resolver)
     verifier = Verifier(opts.workers, opts.check.crypto)
     budget = ByteBudget(opts.byte_budget)
@@ -471,6 +495,7 @@ async def run_messages(
             emit,
             window=opts.window,
             batch=_READ_BATCH,
+            stop=stop,
         )
     finally:
         sink.close()

@@ -8,15 +8,17 @@ intake, write every finished record that can be written in order, and report the
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import signal
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
-import anyio.abc
+import anyio.to_thread
 
 I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
 
@@ -35,18 +37,77 @@ def tune_gc() -> None:
 
 
 @dataclass(slots=True)
-class _Slot(Generic[I]):
-    item: I
-    done: anyio.Event
-    record: Record | None = None
-
-
-@dataclass(slots=True)
 class Outcome:
     items: int = 0
     written: int = 0
     #: the signal that stopped the run early, if any
     stopped_by: int | None = None
+
+
+_early: list[int] = []
+
+
+def catch_signals_early() -> None:
+    """Called first thing by a run: until its Stop takes over (after counting the input,
+    scanning a resumed output, loading zone files), SIGINT/SIGTERM are remembered, and the
+    run then stops before it starts anything. A second one ends the process at once."""
+
+    def remember(signum: int, _frame: object) -> None:
+        if _early:
+            raise SystemExit(128 + _early[0])
+        _early.append(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, remember)
+
+
+def take_early_signals() -> list[int]:
+    """The signals remembered since catch_signals_early(), handed to whoever takes over."""
+    taken = list(_early)
+    _early.clear()
+    return taken
+
+
+class Stop:
+    """SIGINT/SIGTERM for one run: the first asks the run to stop taking items, the second to
+    stop at once. Installed before start-up (loading zone files can take seconds), so a signal
+    that comes early is kept and honoured, not a KeyboardInterrupt traceback."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.requested: asyncio.Future[None] | None = None
+        #: what the running pool does at the first and the second signal
+        self.on_first: Callable[[], None] | None = None
+        self.on_second: Callable[[], None] | None = None
+        self._installed: list[int] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.requested = loop.create_future()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # a worker process ignores SIGINT (its parent decides when the run stops): keep it so
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                loop.add_signal_handler(signum, self._received, signum)
+                self._installed.append(signum)
+        for early in take_early_signals():
+            self._received(early)
+
+    def uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+    def _received(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if self.requested is not None and not self.requested.done():
+                self.requested.set_result(None)
+            if self.on_first is not None:
+                self.on_first()
+        elif self.on_second is not None:
+            self.on_second()
 
 
 async def run_ordered(
@@ -58,85 +119,112 @@ async def run_ordered(
     grace: float = 5.0,
     batch: int = _BATCH,
     read_batch: Callable[[], list[I]] | None = None,
+    stop: Stop | None = None,
 ) -> Outcome:
     """Run ``work`` on every item with at most ``window`` in progress; ``emit`` in input order.
 
     ``work`` must turn every expected failure into a record; if it raises anyway (a bug),
-    ``failed`` makes the item's record so that no input is ever lost. After a first signal the
-    items in flight have ``grace`` seconds to finish; a second signal stops at once. Items are
-    read ``batch`` at a time off the event loop; large items (messages) want a small batch.
+    ``failed`` makes the item's record so that no input is ever lost. After a first signal
+    (SIGINT/SIGTERM) no new item starts and the items in flight have ``grace`` seconds to
+    finish; a second signal stops at once. What finished in order is written either way. Items
+    are read ``batch`` at a time off the event loop; large items (messages) want a small batch.
     ``read_batch``, when given, replaces that reading: it returns the next items as they come
-    (an empty list at the end), e.g. one batch from a parent process.
+    (an empty list at the end), e.g. one batch from a parent process. ``stop``: signal
+    handling installed earlier by the caller (else the pool installs its own).
+
+    Plain asyncio tasks in a deque, the head awaited: a task group, an event and a memory
+    stream per item (anyio) cost more than a cheap item's own work (bench/README.md).
     """
     outcome = Outcome()
-    slots_send, slots_recv = anyio.create_memory_object_stream[_Slot[I]](window)
-    capacity = anyio.Semaphore(window)
-
-    async def worker(slot: _Slot[I]) -> None:
-        try:
-            slot.record = await work(slot.item)
-        except Exception as exc:  # a bug must cost one record's detail, not the run
-            slot.record = failed(slot.item, exc)
-        finally:
-            slot.done.set()
-
-    async def writer() -> None:
-        async with slots_recv:
-            async for slot in slots_recv:
-                await slot.done.wait()
-                if slot.record is not None:
-                    emit(slot.record)
-                    outcome.written += 1
-                capacity.release()
-
+    loop = asyncio.get_running_loop()
+    pending: deque[asyncio.Task[Record]] = deque()
     batch_size = max(1, batch)
+    own = stop is None
+    if stop is None:
+        stop = Stop()
+        stop.install()
+    stopping = stop.requested
+    assert stopping is not None, "Stop.install() first"
+
+    async def run_one(item: I) -> Record:
+        try:
+            return await work(item)
+        except Exception as exc:  # a bug must cost one record's detail, not the run
+            return failed(item, exc)
+
+    def cancel_all() -> None:
+        for task in pending:
+            task.cancel()
+
+    def grace_then_cancel() -> None:
+        loop.call_later(grace, cancel_all)
+
+    stop.on_first = grace_then_cancel
+    stop.on_second = cancel_all
+
+    def write_finished() -> None:
+        while pending and pending[0].done():
+            task = pending.popleft()
+            if task.cancelled():  # stopped after the grace period: what follows is not written
+                cancel_all()
+                pending.clear()
+                return
+            emit(task.result())
+            outcome.written += 1
+
+    async def head_done() -> None:
+        # asyncio.wait, not await: waiting must never cancel the item itself
+        await asyncio.wait((pending[0],))
+        write_finished()
 
     def next_batch() -> list[I]:
-        batch = []
+        chunk = []
         for item in items:
-            batch.append(item)
-            if len(batch) >= batch_size:
+            chunk.append(item)
+            if len(chunk) >= batch_size:
                 break
-        return batch
+        return chunk
 
-    async def intake(tg: anyio.abc.TaskGroup) -> None:
-        async with slots_send:
+    try:
+        while not stopping.done():
+            # reading may block (stdin, slow disks, a parent process): off the event loop
+            reading = asyncio.ensure_future(
+                anyio.to_thread.run_sync(read_batch or next_batch, abandon_on_cancel=True)
+            )
             while True:
-                # reading may block (stdin, slow disks): keep it off the event loop
-                batch = await anyio.to_thread.run_sync(
-                    read_batch or next_batch, abandon_on_cancel=True
-                )
-                if not batch:
-                    return
-                for item in batch:
-                    await capacity.acquire()
-                    slot = _Slot(item, anyio.Event())
-                    outcome.items += 1
-                    tg.start_soon(worker, slot)
-                    await slots_send.send(slot)
-
-    async with anyio.create_task_group() as tg:
-        intake_scope = anyio.CancelScope()
-
-        async def writer_then_finish() -> None:
-            await writer()
-            tg.cancel_scope.cancel()  # everything is written: stop the signal watcher too
-
-        async def watch_signals() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    if outcome.stopped_by is None:
-                        # first signal: no new items; in-flight ones get a grace period
-                        outcome.stopped_by = signum
-                        intake_scope.cancel()
-                        tg.cancel_scope.deadline = anyio.current_time() + grace
-                    else:
-                        tg.cancel_scope.cancel()
-
-        tg.start_soon(watch_signals)
-        tg.start_soon(writer_then_finish)
-        with intake_scope:
-            await intake(tg)
+                # write what finishes while the next items are read: a parent process sends
+                # more only when it has the records of what it sent (jobs.py)
+                waits: list[asyncio.Future[Any]] = [reading, stopping]
+                if pending:
+                    waits.append(pending[0])
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                write_finished()
+                if reading.done() or stopping.done():
+                    break
+            if not reading.done():
+                reading.cancel()
+                break
+            chunk = reading.result()
+            if not chunk:
+                break
+            for item in chunk:
+                while len(pending) >= window:
+                    await head_done()
+                if stopping.done():
+                    break
+                pending.append(loop.create_task(run_one(item)))
+                outcome.items += 1
+            write_finished()
+        while pending:
+            await head_done()
+    except BaseException:
+        cancel_all()
+        raise
+    finally:
+        stop.on_first = stop.on_second = None
+        if own:
+            stop.uninstall()
+    outcome.stopped_by = stop.signum
     return outcome
 
 

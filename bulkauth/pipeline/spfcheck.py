@@ -10,7 +10,7 @@ from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
-from bulkauth.pipeline.run import Outcome, Record, internal_error
+from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
@@ -74,6 +74,7 @@ def failed(item: Item, exc: BaseException) -> Record:
 
 
 def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
+    catch_signals_early()
     total = count_items(paths)
     sink = NdjsonSink(config.output)
     progress = RunProgress(total, config.progress, ())
