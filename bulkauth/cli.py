@@ -99,11 +99,11 @@ def _config(
     progress: bool | None,
     retry_budget: int = 100_000,
 ) -> RunConfig:
-    from bulkauth.dns.live import cares_server
+    from bulkauth.dns.backend import check_nameserver
 
     for ns in nameserver or []:
         try:
-            cares_server(ns)
+            check_nameserver(ns)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--nameserver") from None
     if resume and not output:

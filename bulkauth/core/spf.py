@@ -238,7 +238,7 @@ def check_host(
     Raises ValueError only for an ``ip`` that is not an IP address (a caller's bug); every
     property of DNS data ends in a result.
     """
-    addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    addr = parse_ip(ip) if isinstance(ip, str) else ip
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped  # 5/9: an IPv4-mapped address is an IPv4 client
     v6 = addr.version == 6
@@ -534,16 +534,30 @@ def _raise_failed(ans: Answer, name: str, rtype: RType) -> None:
         raise _TempError(DnsFailure.of(Query(name, rtype), ans))
 
 
+@lru_cache(maxsize=65536)
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """ipaddress.ip_address, remembered: a bulk run meets the same client and record
+    addresses over and over, and parsing one costs more than the rest of matching it."""
+    return ipaddress.ip_address(text)
+
+
+@lru_cache(maxsize=65536)
+def _version_and_int(text: str) -> tuple[int, int] | None:
+    try:
+        a = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return a.version, int(a)
+
+
 def _in_any(ctx: _Ctx, addresses: Sequence[str], prefix: int) -> bool:
     bits = 128 if ctx.v6 else 32
     shift = bits - prefix
     want = ctx.ip_int >> shift
+    version = ctx.ip.version
     for text in addresses:
-        try:
-            a = ipaddress.ip_address(text)
-        except ValueError:
-            continue
-        if a.version == ctx.ip.version and (int(a) >> shift) == want:
+        a = _version_and_int(text)
+        if a is not None and a[0] == version and (a[1] >> shift) == want:
             return True
     return False
 

@@ -8,6 +8,7 @@ at the boundary, so checks only ever see values.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Protocol
 
 from bulkauth.core.model import Answer, Query
@@ -35,3 +36,18 @@ def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:
         host, port_s = spec.split(":")
         return host, int(port_s)
     return spec, default_port
+
+
+def check_nameserver(spec: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
+    """``HOST[:PORT]`` as an IP address and a port, or ValueError saying what is wanted."""
+    try:
+        host, port = parse_nameserver(spec)
+    except ValueError:  # int() of the port: say what is wanted, not what int() thinks
+        raise ValueError(f"nameserver {spec!r}: give an IP address and a numeric port") from None
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"nameserver {spec!r}: give an IP address, not a host name") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"nameserver {spec!r}: port out of range")
+    return addr, port

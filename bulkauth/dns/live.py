@@ -38,7 +38,6 @@ against ``tests/dnsserver.py``):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -48,7 +47,7 @@ import aiodns
 import pycares
 
 from bulkauth.core.model import MX, Answer, Query, Rcode, Rdata, RType
-from bulkauth.dns.backend import parse_nameserver
+from bulkauth.dns.backend import check_nameserver
 
 #: every c-ares error number we can meet on a query, mapped once (DESIGN.md: one boundary)
 ERRNO_TO_RCODE: dict[int, Rcode] = {
@@ -95,16 +94,7 @@ def tries_for(timeout: float) -> int:
 def cares_server(spec: str) -> str:
     """``HOST[:PORT]`` -> the c-ares server string with the port always explicit, so that the
     TCP retry of a truncated answer goes to the same port as UDP."""
-    try:
-        host, port = parse_nameserver(spec)
-    except ValueError:  # int() of the port: say what is wanted, not what int() thinks
-        raise ValueError(f"nameserver {spec!r}: give an IP address and a numeric port") from None
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"nameserver {spec!r}: give an IP address, not a host name") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"nameserver {spec!r}: port out of range")
+    addr, port = check_nameserver(spec)
     return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
-from bulkauth.core.spf import SpfResult, check_mailfrom
+from bulkauth.core.spf import SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
@@ -29,7 +28,7 @@ def parse_check_line(text: str) -> tuple[str, str, str]:
     ip, sender = parts[0], parts[1]
     helo = parts[2] if len(parts) == 3 else ""
     try:
-        ipaddress.ip_address(ip.strip("[]"))
+        parse_ip(ip.strip("[]"))
     except ValueError:
         raise BadCheck(f"{ip[:60]!r} is not an IP address") from None
     if sender == "<>":  # the null reverse-path: RFC 7208 2.4 checks the HELO identity
