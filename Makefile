@@ -27,8 +27,8 @@ system-deps:
 
 demo: install
 	$(BIN)/bulkauth domains data/domains.txt --zones data/zones --no-progress -o demo.ndjson
-	@echo "--- one line per domain (state of spf / dmarc / mx):"
-	@$(BIN)/python -c "import json,sys; [print(f\"{r.get('domain', r['input'])[:32]:34}\", r['status'] if r['status']!='ok' else ' '.join(f'{s}={r[s][\"state\"]:13}' for s in ('spf','dmarc','mx'))) for r in map(json.loads, open('demo.ndjson'))]"
+	@echo "--- one line per domain (posture, then the state of spf / dmarc / dkim / mx):"
+	@$(BIN)/python -c "import json,sys; [print(f\"{r.get('domain', r['input'])[:32]:34}\", r['status'] if r['status']!='ok' else f\"{r['posture']['verdict']:14}\" + ' '.join(f'{s}={r[s][\"state\"]:13}' for s in ('spf','dmarc','dkim','mx'))) for r in map(json.loads, open('demo.ndjson'))]"
 	@echo "--- full records: demo.ndjson (try: jq . demo.ndjson | less)"
 
 test: install
