@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from bulkauth.core.model import Answer, DnsFailure, Problem, Query, RType
+from bulkauth.core.model import Answer, DnsFailure, Problem, Query, Rcode, Rdata, RType
 from bulkauth.core.spf_macro import MacroString, MacroValues, expand
 from bulkauth.core.spf_record import (
     LOOKUP_MECHANISMS,
@@ -193,7 +193,20 @@ class _Ctx:
 
 def select_records(answer: Answer) -> list[str]:
     """The v=spf1 records among a TXT answer's records (4.5), each record's strings joined."""
+    records = answer.records
+    if (
+        len(records) <= 4
+        and sum(len(s) for r in records if isinstance(r, tuple) for s in r) <= 2048
+    ):
+        # the same provider records come up for every domain that includes them; small sets
+        # only, so that hostile zones cannot pin much memory here (4,096 x 2 KB at most)
+        return list(_small_spf_records(records))
     return [t for t in answer.txt_strings() if is_spf_record(t)]
+
+
+@lru_cache(maxsize=4096)
+def _small_spf_records(records: tuple[Rdata, ...]) -> tuple[str, ...]:
+    return tuple(t for t in Answer(Rcode.NOERROR, records).txt_strings() if is_spf_record(t))
 
 
 def mailfrom_identity(mailfrom: str, helo: str) -> tuple[str, str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Sequence
-from typing import Any
 
 from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
 from bulkauth.core.names import NameError_, parse_domain
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
+from bulkauth.pipeline.jobs import Failed, Output, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.resume import skip_done
 from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
@@ -66,13 +65,13 @@ def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     progress = RunProgress(remaining, config.progress, SECTIONS)
     sink = NdjsonSink(config.output, append=skipped > 0)
 
-    def emit(rec: dict[str, Any]) -> None:
-        sink.write(rec)
-        progress.record(rec)
-
     try:
         result = run_job(
-            items, make_work, config, emit, choose_workers(config.workers, remaining), sink.flush
+            items,
+            make_work,
+            config,
+            Output(sink, progress),
+            choose_workers(config.workers, remaining),
         )
     finally:
         sink.close()

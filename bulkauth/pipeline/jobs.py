@@ -24,13 +24,36 @@ import anyio
 from bulkauth.core.model import Counters
 from bulkauth.dns.resolver import Resolver
 from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.progress import Brief, RunProgress, brief
 from bulkauth.pipeline.run import Outcome, Record, Stop, run_ordered, take_early_signals
+from bulkauth.pipeline.sinks import NdjsonSink, encode
 from bulkauth.pipeline.sources import Item
 
 Work = Callable[[Item], Awaitable[Record]]
 Failed = Callable[[Item, BaseException], Record]
 #: builds the job's per-item functions for one process, over that process's resolver
 JobFactory = Callable[[Resolver, RunConfig], tuple[Work, Failed]]
+
+
+class Output:
+    """Where a job's records go: the NDJSON sink and the progress counts."""
+
+    def __init__(self, sink: NdjsonSink, progress: RunProgress) -> None:
+        self.sink = sink
+        self.progress = progress
+
+    def write(self, rec: Record) -> None:
+        self.sink.write(rec)
+        self.progress.record(rec)
+
+    def write_encoded(self, line: bytes, b: Brief) -> None:
+        """A record a worker process encoded: the parent only copies bytes."""
+        self.sink.write_line(line)
+        self.progress.record_brief(b)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
 
 #: items per batch sent to a worker; batches outstanding per worker
 BATCH = 64
@@ -116,10 +139,11 @@ def _worker(
         sizes.append(len(batch))
         return batch
 
-    out: list[Record] = []
+    out: list[tuple[bytes, Brief]] = []
 
     def emit(rec: Record) -> None:
-        out.append(rec)
+        # encoded here, in parallel, rather than unpickled and encoded by the busy parent
+        out.append((encode(rec), brief(rec)))
         if len(out) == sizes[0]:
             sizes.popleft()
             _send(conn, list(out))
@@ -174,9 +198,8 @@ def run_sharded(
     items: Iterator[Item],
     factory: JobFactory,
     config: RunConfig,
-    emit: Callable[[Record], None],
+    output: Output,
     workers: int,
-    flush: Callable[[], None],
 ) -> JobResult:
     # fork: the workers start in milliseconds with everything imported; spawn where there is none
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
@@ -209,10 +232,10 @@ def run_sharded(
     def collect_head() -> None:
         w = pending.popleft()
         if not conns[w].poll():  # about to wait: what is written so far reaches the file first
-            flush()
-        records: list[Record] = _from_worker(conns[w], procs[w])
-        for rec in records:
-            emit(rec)
+            output.flush()
+        records: list[tuple[bytes, Brief]] = _from_worker(conns[w], procs[w])
+        for line, b in records:
+            output.write_encoded(line, b)
         outcome.written += len(records)
 
     try:
@@ -269,15 +292,13 @@ def run_job(
     items: Iterator[Item],
     factory: JobFactory,
     config: RunConfig,
-    emit: Callable[[Record], None],
+    output: Output,
     workers: int,
-    flush: Callable[[], None],
 ) -> JobResult:
-    """Run the job; ``flush`` is called whenever the sharded parent is about to wait."""
     if workers <= 1:
 
         async def main() -> JobResult:
-            return await run_in_process(items, factory, config, emit)
+            return await run_in_process(items, factory, config, output.write)
 
         return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
-    return run_sharded(items, factory, config, emit, workers, flush)
+    return run_sharded(items, factory, config, output, workers)

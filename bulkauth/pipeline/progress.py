@@ -20,6 +20,16 @@ from rich.progress import (
 
 from bulkauth.core.model import Counters
 
+#: what the progress counts of a record: its status and each section's state
+Brief = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def brief(rec: dict[str, Any]) -> Brief:
+    sections = tuple(
+        (k, str(v.get("state"))) for k, v in rec.items() if isinstance(v, dict) and "state" in v
+    )
+    return str(rec.get("status")), sections
+
 
 class RunProgress:
     """Counts records by status and section state; draws a bar when asked or on a terminal."""
@@ -49,11 +59,16 @@ class RunProgress:
             self._bar.start()
 
     def record(self, rec: dict[str, Any]) -> None:
-        self.by_status[str(rec.get("status"))] += 1
-        for s in self.sections:
-            sec = rec.get(s)
-            if isinstance(sec, dict):
-                self.by_state[s][str(sec.get("state"))] += 1
+        self.record_brief(brief(rec))
+
+    def record_brief(self, b: Brief) -> None:
+        status, states = b
+        self.by_status[status] += 1
+        by_state = self.by_state
+        for section, state in states:
+            counter = by_state.get(section)
+            if counter is not None:
+                counter[state] += 1
         if self._bar is not None and self._task is not None:
             done = sum(self.by_status.values())
             rate = done / max(time.monotonic() - self.started, 1e-9)

@@ -13,6 +13,11 @@ import orjson
 _OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
+def encode(record: dict[str, Any]) -> bytes:
+    """One record as its NDJSON line (newline included)."""
+    return orjson.dumps(record, option=_OPTS)
+
+
 class NdjsonSink:
     """Writes records as NDJSON lines; a record written is on disk within ``flush_interval``.
 
@@ -32,8 +37,12 @@ class NdjsonSink:
         self.written = 0
 
     def write(self, record: dict[str, Any]) -> None:
+        self.write_line(encode(record))
+
+    def write_line(self, line: bytes) -> None:
+        """An encoded record (``encode``), e.g. from a worker process."""
         # one write call per line, so a crash can tear at most the last line (resume drops it)
-        self._out.write(orjson.dumps(record, option=_OPTS))
+        self._out.write(line)
         self.written += 1
         since = time.monotonic() - self._last_flush
         if since >= self._flush_interval:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from bulkauth.core.spf import SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
-from bulkauth.pipeline.jobs import Failed, Work, choose_workers, run_job
+from bulkauth.pipeline.jobs import Failed, Output, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink
@@ -78,18 +78,13 @@ def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
     sink = NdjsonSink(config.output)
     progress = RunProgress(total, config.progress, ())
 
-    def emit(rec: Record) -> None:
-        sink.write(rec)
-        progress.record(rec)
-
     try:
         result = run_job(
             read_domain_list(paths),
             make_work,
             config,
-            emit,
+            Output(sink, progress),
             choose_workers(config.workers, total),
-            sink.flush,
         )
     finally:
         sink.close()
