@@ -36,20 +36,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import dkim
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
-from dkim.canonicalization import (
+
+from bulkauth.core.dkimkey import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_dkim_key
+from bulkauth.core.dkimpy import (
     CanonicalizationPolicy,
     InvalidCanonicalizationPolicyError,
     Relaxed,
+    RSASSA_PKCS1_v1_5_verify,
     correct_empty_body,
+    dkim,
     strip_trailing_lines,
 )
-from dkim.crypto import RSASSA_PKCS1_v1_5_verify
-
-from bulkauth.core.dkimkey import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_dkim_key
 from bulkauth.core.message import Header, HeaderBlock, MessageDefect, parse_header_block, unfold
 from bulkauth.core.model import Answer, Problem, Rcode
 from bulkauth.core.psl import to_ascii
