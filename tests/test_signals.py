@@ -110,6 +110,35 @@ def test_signal_stops_with_whole_records_and_resume_completes_the_run(
     assert out.read_bytes() == clean
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_process_group_with_worker_processes(
+    signum: int, world: tuple[Path, Path, bytes], tmp_path: Path
+) -> None:
+    """Ctrl-C in a terminal (or a service manager's stop) signals every process of the group,
+    workers included: the workers leave the decision to the parent, which stops intake,
+    writes what is in flight, and exits 128 + signal; --resume then completes the run."""
+    listing, zones, clean = world
+    out = tmp_path / "out.ndjson"
+    args = ["domains", str(listing), "--zones", str(zones), "--no-progress", "-o", str(out)]
+    proc = subprocess.Popen(
+        cli(*args, "--workers", "2", "--qps", "1500", "--concurrency", "8"),
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    wait_for_output(proc, out)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err.decode()
+    assert b"Traceback" not in err
+    partial = out.read_bytes()
+    assert whole_lines(partial) and clean.startswith(partial)
+    done = subprocess.run(cli(*args, "--resume"), env=env(), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert out.read_bytes() == clean
+
+
 def test_second_signal_stops_at_once(world: tuple[Path, Path, bytes], tmp_path: Path) -> None:
     """The first signal leaves in-flight items up to 5 s to finish; at 100 queries/s the 64
     items in flight need longer than that. A second signal must not wait for them."""

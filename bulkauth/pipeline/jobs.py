@@ -124,7 +124,11 @@ def _worker(
     inherited: list[multiprocessing.connection.Connection],
 ) -> None:
     """A worker process: batches in, each batch's records out, counters at the end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run stops
+    # the parent decides when the run stops (a signal to the whole process group would
+    # otherwise stop a worker between batches the parent has already sent); a worker whose
+    # parent is gone sees its pipe close and ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for end in inherited:
         end.close()
     sizes: deque[int] = deque()
