@@ -164,6 +164,13 @@ def _selectors(spec: str | None) -> list[str]:
     return tried[len(selectors_to_try()[0]) :]
 
 
+def _discovery(value: str) -> Literal["psl", "tree"]:
+    """--dmarc-discovery psl|tree."""
+    if value not in ("psl", "tree"):
+        raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
+    return "tree" if value == "tree" else "psl"
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     """Exit 2 for what the user can fix in the command; 1 for a run that broke down."""
     typer.echo(f"bulkauth: {message}", err=True)
@@ -225,9 +232,7 @@ def domains(
         retry_budget=retry_budget,
     )
     _check_inputs(files or [])
-    if dmarc_discovery not in ("psl", "tree"):
-        raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
-    config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
+    config.dmarc_discovery = _discovery(dmarc_discovery)
     config.selectors = _selectors(selectors)
     config.workers = workers
     try:
@@ -420,11 +425,9 @@ def messages(
             raise _fail(
                 f"{p}: no such file or folder (give mbox files, Maildirs, .eml files or folders)"
             )
-    if dmarc_discovery not in ("psl", "tree"):
-        raise typer.BadParameter("choose psl or tree", param_hint="--dmarc-discovery")
     if crypto not in ("openssl", "python"):
         raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
-    config.dmarc_discovery = "tree" if dmarc_discovery == "tree" else "psl"
+    config.dmarc_discovery = _discovery(dmarc_discovery)
     check = CheckOptions(
         as_of=_as_of(as_of),
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
