@@ -36,6 +36,7 @@ import dkim
 import dns.zone
 
 from bench.mailgen import generate
+from bench.run import precompile
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -151,6 +152,7 @@ def main() -> None:
     mbox, zones = args.work / "mail.mbox", args.work / "zones"
     keys = zone_keys(zones)
     n = meta["messages"]
+    precompile()
 
     variants = {
         "bulkauth": (),

@@ -140,7 +140,12 @@ def _run(main: Callable[[], Awaitable[T]]) -> T:
 def _check_inputs(paths: list[str]) -> None:
     """Refuse missing inputs before the run starts, rather than after part of it."""
     for p in paths:
-        if p != "-" and not Path(p).is_file():
+        if p == "-":
+            continue
+        # not is_file(): a pipe (`<(grep ...)`, /dev/stdin) is a fine input too
+        if Path(p).is_dir():
+            raise _fail(f"{p}: is a folder (give domain list files, or '-' for stdin)")
+        if not Path(p).exists():
             raise _fail(f"{p}: no such file (give domain lists, or '-' for stdin)")
 
 
@@ -267,6 +272,13 @@ def spf(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result record as JSON.")
     ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="With --input: keep each check's trace of terms in its record (~3x the output).",
+        ),
+    ] = False,
     nameserver: Nameserver = None,
     zones: Zones = None,
     backend: Backend = "auto",
@@ -299,6 +311,7 @@ def spf(
         retry_budget=retry_budget,
     )
     config.workers = workers
+    config.spf_trace = trace
     if input_file is not None:
         _check_inputs([input_file])
         try:
@@ -324,7 +337,7 @@ def spf(
     if result.problem:
         typer.echo(f"{result.problem.code}: {result.problem.message}")
     typer.echo(f"lookups: {result.lookups}, void lookups: {result.void_lookups}")
-    for step in result.trace:
+    for step in result.trace or ():
         typer.echo(f"  {step}")
 
 

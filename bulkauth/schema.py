@@ -272,9 +272,12 @@ SPF_RESULT: JSON = obj(
         "problem": nullable(PROBLEM),
         "lookups": INT,
         "void_lookups": INT,
-        "trace": array(STRING),
     },
     {
+        "trace": {
+            **array(STRING),
+            "description": "the terms evaluated, one line each: a single check, or --input with --trace",
+        },
         "source": STRING,
         "line": INT,
         "input": STRING,

@@ -11,7 +11,7 @@ import pytest
 
 from bulkauth.pipeline.run import Record, internal_error, run_ordered
 from bulkauth.pipeline.sinks import NdjsonSink, complete_records
-from bulkauth.pipeline.sources import MAX_LINE_BYTES, Item, read_domain_list
+from bulkauth.pipeline.sources import MAX_LINE_BYTES, Item, count_items, read_domain_list
 
 
 def run(coro: Any) -> Any:
@@ -79,3 +79,22 @@ def test_complete_records_edge_cases(tmp_path: Path, content: bytes) -> None:
     out = tmp_path / "o"
     out.write_bytes(content)
     assert complete_records(str(out)) == content.count(b"\n")
+
+
+def test_count_items_counts_what_read_domain_list_yields(tmp_path: Path) -> None:
+    lines = [
+        b"example.com\n",
+        b"\n",
+        b"   \n",
+        b"# a comment\n",
+        b"# caf\xe9, not UTF-8: reported\n",
+        b"#" + b"x" * 5000 + b"\n",  # an over-long comment: reported
+        b"y" * 4096 + b"\n",
+        b"z" * 4097 + b"\n",
+        b"a.example  # inline\n",
+        b"\xff\xfe\n",
+        b"last.example",
+    ]
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"".join(lines))
+    assert count_items([str(path)]) == len(list(read_domain_list([str(path)]))) == 8

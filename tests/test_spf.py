@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from bulkauth.core.model import MX, Answer, Query, Rcode, RType
 from bulkauth.core.spf import (
+    IncludeMemo,
     SpfResult,
     Verdict,
     check_host,
@@ -627,13 +629,19 @@ def test_trace_and_to_dict() -> None:
         ("example.com", T): txt("v=spf1 include:_spf.example.net -all"),
         ("_spf.example.net", T): txt("v=spf1 ip4:192.0.2.0/24"),
     }
-    r = check(table)
+    r = check(table, trace=True)
     assert r.result is Verdict.PASS and r.mechanism == "include:_spf.example.net"
+    assert r.trace is not None
     assert r.trace[0] == "example.com: v=spf1 include:_spf.example.net -all"
     assert any("_spf.example.net: v=spf1 ip4:192.0.2.0/24" in t for t in r.trace)
     assert r.trace[-1] == "result: pass"
     d = r.to_dict()
     assert d["result"] == "pass" and d["lookups"] == 1 and d["problem"] is None
+    assert d["trace"] == r.trace
+    # without a trace (the bulk default) the verdict is the same and the record has no trace
+    quiet = check(table)
+    assert quiet.trace is None and "trace" not in quiet.to_dict()
+    assert (quiet.result, quiet.mechanism, quiet.lookups) == (r.result, r.mechanism, r.lookups)
 
 
 def test_check_mailfrom_uses_helo_for_null_sender() -> None:
@@ -720,3 +728,116 @@ def test_evaluator_always_returns_a_result(
     if r.result in (Verdict.PERMERROR, Verdict.TEMPERROR):
         assert r.problem is not None
     r.to_dict()
+
+
+# -- the include memo ---------------------------------------------------------------------------
+
+
+def lived(table: dict[tuple[str, RType], Answer]) -> dict[tuple[str, RType], Answer]:
+    """The table with TTLs, as a resolver returns answers (the memo keeps nothing of TTL 0)."""
+    return {k: dataclasses.replace(v, ttl=300) for k, v in table.items()}
+
+
+PROVIDER = {
+    ("_spf.prov.example", T): txt("v=spf1 include:_nb.prov.example ~all"),
+    ("_nb.prov.example", T): txt("v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 ~all"),
+    ("a.example", T): txt("v=spf1 include:_spf.prov.example -all"),
+    ("b.example", T): txt("v=spf1 mx include:_spf.prov.example -all"),
+}
+
+
+def memo_run(rec: Recorder, memo: IncludeMemo, ip: str, domain: str, sender: str = "") -> SpfResult:
+    return rec.run(check_host(ip, domain, sender or f"u@{domain}", "h", memo=memo))
+
+
+def test_memo_reuses_an_include_verdict_and_saves_its_queries() -> None:
+    rec = Recorder(lived(PROVIDER))
+    memo = IncludeMemo()
+    first = memo_run(rec, memo, "192.0.2.7", "a.example")
+    asked = len(rec.queries)
+    second = memo_run(rec, memo, "192.0.2.7", "b.example")
+    plain = Recorder(lived(PROVIDER)).run(check_host("192.0.2.7", "b.example", "u@b.example", "h"))
+    assert first.result is second.result is Verdict.PASS
+    assert (second.result, second.mechanism, second.lookups) == (
+        plain.result,
+        plain.mechanism,
+        plain.lookups,
+    )
+    later = [q.name for q in rec.queries[asked:]]
+    assert "_spf.prov.example" not in later and "_nb.prov.example" not in later
+    assert memo.hits == 1
+    # another address is another verdict: evaluated, not reused
+    other = memo_run(rec, memo, "203.0.113.9", "b.example")
+    assert other.result is Verdict.FAIL and memo.hits == 1
+
+
+def test_memo_keeps_the_lookup_limit() -> None:
+    table = {
+        **PROVIDER,
+        # 9 lookups, then an include worth 2 more: the 11th is over the limit
+        ("c.example", T): txt(
+            "v=spf1 "
+            + " ".join(f"a:h{i}.c.example" for i in range(9))
+            + " include:_spf.prov.example -all"
+        ),
+        **{(f"h{i}.c.example", A): addrs("203.0.113.1") for i in range(9)},
+    }
+    rec = Recorder(lived(table))
+    memo = IncludeMemo()
+    assert memo_run(rec, memo, "192.0.2.7", "a.example").result is Verdict.PASS
+    limited = memo_run(rec, memo, "192.0.2.7", "c.example")
+    assert limited.result is Verdict.PERMERROR and limited.problem is not None
+    assert limited.problem.code == "spf.too_many_lookups"
+    assert memo.hits == 0
+
+
+def test_memo_keeps_the_void_lookup_limit() -> None:
+    table = {
+        ("_spf.prov.example", T): txt(
+            "v=spf1 a:nx1.prov.example a:nx2.prov.example ip4:192.0.2.0/24 -all"
+        ),
+        ("a.example", T): txt("v=spf1 include:_spf.prov.example -all"),
+        ("d.example", T): txt("v=spf1 a:nx0.d.example include:_spf.prov.example -all"),
+    }
+    rec = Recorder(lived(table))
+    memo = IncludeMemo()
+    ok = memo_run(rec, memo, "192.0.2.7", "a.example")
+    assert ok.result is Verdict.PASS and ok.void_lookups == 2
+    voided = memo_run(rec, memo, "192.0.2.7", "d.example")
+    assert voided.result is Verdict.PERMERROR and voided.problem is not None
+    assert voided.problem.code == "spf.too_many_void_lookups"
+
+
+def test_memo_skips_subtrees_that_expand_macros() -> None:
+    table = {
+        ("_spf.prov.example", T): txt("v=spf1 exists:%{l}.allow.prov.example -all"),
+        ("alice.allow.prov.example", A): addrs("127.0.0.2"),
+        ("a.example", T): txt("v=spf1 include:_spf.prov.example -all"),
+    }
+    rec = Recorder(lived(table))
+    memo = IncludeMemo()
+    assert memo_run(rec, memo, "192.0.2.7", "a.example", "alice@a.example").result is Verdict.PASS
+    assert memo_run(rec, memo, "192.0.2.7", "a.example", "bob@a.example").result is Verdict.FAIL
+    assert memo.hits == 0
+
+
+def test_memo_entries_live_no_longer_than_their_answers() -> None:
+    now = [1000.0]
+    memo = IncludeMemo(clock=lambda: now[0])
+    rec = Recorder(lived(PROVIDER))
+    memo_run(rec, memo, "192.0.2.7", "a.example")
+    now[0] += 299
+    memo_run(rec, memo, "192.0.2.7", "b.example")
+    assert memo.hits == 1
+    now[0] += 2  # past the 300 s TTL of the provider's answers
+    asked = len(rec.queries)
+    memo_run(rec, memo, "192.0.2.7", "a.example")
+    assert memo.hits == 1 and "_nb.prov.example" in [q.name for q in rec.queries[asked:]]
+
+
+def test_memo_is_bounded() -> None:
+    memo = IncludeMemo(max_entries=2)
+    rec = Recorder(lived(PROVIDER))
+    for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        memo_run(rec, memo, ip, "a.example")
+    assert len(memo._entries) == 2

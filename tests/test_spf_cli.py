@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from pathlib import Path
+
 import jsonschema
 import orjson
 from dnsserver import serving
@@ -58,3 +62,36 @@ def test_too_many_lookups_is_permerror() -> None:
 def test_usage_error() -> None:
     proc = bulkauth("spf", "not-an-ip", "a@b.example", "--zones", "data/zones", check=False)
     assert proc.returncode == 2 and b"not an IP address" in proc.stderr
+
+
+def test_input_records_carry_a_trace_only_when_asked() -> None:
+    line = b"198.51.100.7 a@good1.example\n"
+    plain = records(bulkauth("spf", "--input", "-", "--zones", "data/zones", stdin=line).stdout)
+    traced = records(
+        bulkauth("spf", "--input", "-", "--trace", "--zones", "data/zones", stdin=line).stdout
+    )
+    assert "trace" not in plain[0]
+    assert traced[0]["trace"][0].startswith("good1.example: v=spf1")
+    assert traced[0]["trace"][-1] == "result: pass"
+    assert {k: v for k, v in traced[0].items() if k != "trace"} == plain[0]
+    for r in (plain[0], traced[0]):
+        jsonschema.validate(r, SCHEMAS["spf"])
+
+
+def test_input_from_a_pipe_and_not_from_a_folder(tmp_path: Path) -> None:
+    fifo = tmp_path / "checks.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:  # blocks until bulkauth opens the pipe for reading
+            f.write(b"198.51.100.7 a@good1.example\n")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        recs = records(bulkauth("spf", "--input", str(fifo), "--zones", "data/zones").stdout)
+    finally:
+        writer.join(timeout=10)
+    assert [r["result"] for r in recs] == ["pass"]
+    proc = bulkauth("spf", "--input", str(tmp_path), "--zones", "data/zones", check=False)
+    assert proc.returncode == 2 and b"is a folder" in proc.stderr

@@ -13,6 +13,7 @@ driver (pyspf's testspf.py) reads it:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 from bulkauth.core.model import MX, Answer, Query, Rcode, RType
-from bulkauth.core.spf import check_mailfrom
+from bulkauth.core.spf import IncludeMemo, SpfResult, check_mailfrom
 from bulkauth.core.step import run_sync
 
 SUITES = Path(__file__).resolve().parents[2] / "shared" / "suites" / "spf"
@@ -179,3 +180,40 @@ def test_suite_sizes() -> None:
         pytest.skip("conformance suites absent")
     assert len(load(RFC7208)) == 203
     assert len(load(RFC4408)) == 191
+
+
+def _scenarios(path: Path) -> dict[str, list[Case]]:
+    out: dict[str, list[Case]] = {}
+    for case in load(path):
+        out.setdefault(case.scenario, []).append(case)
+    return out
+
+
+def _outcome(result: SpfResult) -> tuple[object, ...]:
+    code = result.problem.code if result.problem else None
+    return result.result, result.explanation, result.mechanism, result.lookups, result.void_lookups, code  # fmt: skip
+
+
+@pytest.mark.parametrize("path", [RFC7208, RFC4408], ids=["rfc7208", "rfc4408"])
+def test_include_memo_changes_no_outcome(path: Path) -> None:
+    """Every suite check, run twice over one IncludeMemo per scenario (as a bulk run shares
+    it), ends exactly as without the memo: result, explanation, lookup and void counts."""
+    if not path.exists():
+        pytest.skip(f"conformance suite {path} is absent")
+    hits = 0
+    for cases in _scenarios(path).values():
+        plain = answer_fn(cases[0].zone)
+
+        def cached(q: Query, plain: Callable[[Query], Answer] = plain) -> Answer:
+            a = plain(q)
+            return dataclasses.replace(a, ttl=3600) if a.ok else a
+
+        memo = IncludeMemo()
+        for case in [*cases, *cases]:
+            t = case.test
+            args = (str(t["host"]), str(t["mailfrom"]), str(t["helo"]))
+            want = run_sync(check_mailfrom(*args, receiver="receiver.example"), cached)
+            got = run_sync(check_mailfrom(*args, receiver="receiver.example", memo=memo), cached)
+            assert _outcome(got) == _outcome(want), case.id
+        hits += memo.hits
+    assert hits > 0  # the memo was used, not just carried along

@@ -16,6 +16,7 @@ from typing import Any
 
 import dns.edns
 import dns.flags
+import dns.ipv6
 import dns.message
 import dns.name
 import dns.rcode
@@ -567,6 +568,28 @@ def test_parser_survives_mangled_replies(case: tuple[bytes, Query], data: st.Dat
     # parts we skip, such as the rdata of types we were not asked for)
     if theirs is not None:
         assert mine == theirs
+
+
+_V6_GROUPS = st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0xDB8, 0x2001]), min_size=8, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_V6_GROUPS, st.just([0, 0, 0, 0, 0, 0xFFFF, 0x102, 0x304])))
+def test_aaaa_text_is_spelled_as_dnspython_spells_it(groups: list[int]) -> None:
+    # the C library's inet_ntop is our fast path: zero runs and embedded IPv4 forms must come
+    # out as dnspython (and so the other backends) writes them
+    packed = b"".join(g.to_bytes(2, "big") for g in groups)
+    text = dns.ipv6.inet_ntoa(packed)
+    query = dns.message.make_query("v6.example.com.", "AAAA", id=7)
+    r = dns.message.make_response(query)
+    r.answer.append(
+        dns.rrset.from_rdata(
+            dns.name.from_text("v6.example.com."), 60, dns.rdata.from_text("IN", "AAAA", text)
+        )
+    )
+    wire = r.to_wire()
+    mine = parse_answer(wire, Query("v6.example.com", RType.AAAA), _question_len(wire))
+    assert mine.records == (text,)
 
 
 def test_compression_rules() -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -32,7 +32,6 @@ from typing import Any
 from bulkauth.core.model import Answer, DnsFailure, Problem, Query, Rcode, Rdata, RType
 from bulkauth.core.spf_macro import MacroString, MacroValues, expand
 from bulkauth.core.spf_record import (
-    LOOKUP_MECHANISMS,
     Mechanism,
     Modifier,
     SpfRecord,
@@ -51,6 +50,7 @@ __all__ = [
     "MX_LIMIT",
     "PTR_LIMIT",
     "VOID_LIMIT",
+    "IncludeMemo",
     "Mechanism",
     "Modifier",
     "SpfRecord",
@@ -103,7 +103,8 @@ class SpfResult:
     syntax_domain: str = ""
     lookups: int = 0
     void_lookups: int = 0
-    trace: list[str] = field(default_factory=list)
+    #: the terms evaluated, one line each; None when the check was run without a trace
+    trace: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -114,8 +115,9 @@ class SpfResult:
             "problem": self.problem.to_dict() if self.problem else None,
             "lookups": self.lookups,
             "void_lookups": self.void_lookups,
-            "trace": list(self.trace),
         }
+        if self.trace is not None:
+            d["trace"] = list(self.trace)
         if self.dns_failure is not None:
             d["dns_failure"] = self.dns_failure.to_dict()
         if self.syntax is not None:
@@ -161,18 +163,56 @@ class _Ctx:
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
     ip_int: int
     v6: bool
-    values: MacroValues
+    sender: str
+    helo: str
+    receiver: str
+    now: float | None
     lookups: int = 0
     voids: int = 0
+    #: None: no trace is kept. Hot paths test it before formatting a note, because a bulk
+    #: run wants only the verdict and the notes cost a third of an evaluation
+    trace: list[str] | None = None
     stack: list[str] = field(default_factory=list)
-    trace: list[str] = field(default_factory=list)
     validated: list[str] | None = None  # %{p} / ptr: validated names, computed once
+    memo: IncludeMemo | None = None
+    # what an include subtree depended on, for the memo: the domains it evaluated, whether it
+    # expanded a macro or used ptr (then it depends on more than the address), its answers'
+    # shortest TTL
+    visited: list[str] = field(default_factory=list)
+    impure: int = 0
+    ttl: float = float("inf")
+    _values: MacroValues | None = None
+
+    def values(self) -> MacroValues:
+        """The macro letters' values, worked out on first use: most records have no macros."""
+        if self._values is None:
+            addr, v6 = self.ip, self.v6
+            local, _, sender_domain = self.sender.rpartition("@")
+            self._values = MacroValues(
+                s=self.sender,
+                l=local,
+                o=sender_domain,
+                i=_dotted(addr),
+                v="ip6" if v6 else "in-addr",
+                h=self.helo,
+                c=str(addr),
+                r=self.receiver,
+                t=str(int(time.time() if self.now is None else self.now)),
+            )
+        return self._values
+
+    def saw(self, ans: Answer) -> None:
+        if ans.ttl < self.ttl:
+            self.ttl = ans.ttl
 
     def note(self, text: str) -> None:
-        if len(self.trace) < _TRACE_LIMIT:
-            self.trace.append(text if len(text) <= 300 else text[:297] + "...")
-        elif len(self.trace) == _TRACE_LIMIT:
-            self.trace.append("... (trace truncated)")
+        trace = self.trace
+        if trace is None:
+            return
+        if len(trace) < _TRACE_LIMIT:
+            trace.append(text if len(text) <= 300 else text[:297] + "...")
+        elif len(trace) == _TRACE_LIMIT:
+            trace.append("... (trace truncated)")
 
     def count_lookup(self, term: str) -> None:
         self.lookups += 1
@@ -231,10 +271,12 @@ def check_mailfrom(
     *,
     receiver: str = "unknown",
     now: float | None = None,
+    trace: bool = False,
+    memo: IncludeMemo | None = None,
 ) -> Step[SpfResult]:
     """check_host() for an SMTP MAIL FROM (or the HELO identity when MAIL FROM is empty)."""
     domain, sender = mailfrom_identity(mailfrom, helo)
-    return check_host(ip, domain, sender, helo, receiver=receiver, now=now)
+    return check_host(ip, domain, sender, helo, receiver=receiver, now=now, trace=trace, memo=memo)
 
 
 def check_host(
@@ -245,8 +287,12 @@ def check_host(
     *,
     receiver: str = "unknown",
     now: float | None = None,
+    trace: bool = False,
+    memo: IncludeMemo | None = None,
 ) -> Step[SpfResult]:
-    """RFC 7208 check_host(<ip>, <domain>, <sender>); ``helo`` feeds %{h}, ``receiver`` %{r}.
+    """RFC 7208 check_host(<ip>, <domain>, <sender>); ``helo`` feeds %{h}, ``receiver`` %{r};
+    ``trace`` keeps the terms evaluated in ``SpfResult.trace``; ``memo`` shares include
+    verdicts between the checks of a run (IncludeMemo).
 
     Raises ValueError only for an ``ip`` that is not an IP address (a caller's bug); every
     property of DNS data ends in a result.
@@ -258,18 +304,17 @@ def check_host(
     local, at, sender_domain = sender.rpartition("@")
     if not at:
         local, sender_domain = "postmaster", sender
-    values = MacroValues(
-        s=f"{local or 'postmaster'}@{sender_domain}",
-        l=local or "postmaster",
-        o=sender_domain,
-        i=_dotted(addr),
-        v="ip6" if v6 else "in-addr",
-        h=helo,
-        c=str(addr),
-        r=receiver,
-        t=str(int(time.time() if now is None else now)),
+    ctx = _Ctx(
+        addr,
+        int(addr),
+        v6,
+        f"{local or 'postmaster'}@{sender_domain}",
+        helo,
+        receiver,
+        now,
+        trace=[] if trace else None,
+        memo=None if trace else memo,
     )
-    ctx = _Ctx(addr, int(addr), v6, values)
     start = _initial_domain(domain)
     if start is None:
         shown = clip(domain, 300)
@@ -315,6 +360,8 @@ def check_host(
 def _check(ctx: _Ctx, domain: str, depth: int) -> Step[_Outcome]:
     pad = "  " * depth
     ans = yield from ask(domain, RType.TXT)
+    ctx.saw(ans)
+    ctx.visited.append(domain)
     if ans.failed:
         ctx.note(f"{pad}{domain}: TXT lookup failed ({ans.rcode.value})")
         raise _TempError(DnsFailure.of(Query(domain, RType.TXT), ans))
@@ -327,19 +374,33 @@ def _check(ctx: _Ctx, domain: str, depth: int) -> Step[_Outcome]:
         raise _PermError(
             "spf.multiple_records", f"{domain} publishes {len(records)} v=spf1 records"
         )
-    ctx.note(f"{pad}{domain}: {records[0]}")
+    tracing = ctx.trace is not None
+    if tracing:
+        ctx.note(f"{pad}{domain}: {records[0]}")
     parsed = try_parse_record(records[0])
     if isinstance(parsed, SpfSyntaxError):
         raise _PermError("spf.syntax", f"{domain}: {parsed}", parsed, domain)
     ctx.stack.append(domain)
     try:
         for mech in parsed.mechanisms:
-            matched = yield from _match(ctx, mech, domain, depth)
+            kind = mech.kind
+            # all / ip4 / ip6 need no DNS: decided here, without a generator per term
+            if kind == "ip4" or kind == "ip6":
+                if (kind == "ip6") != ctx.v6:
+                    matched = False
+                else:
+                    shift = (128 if ctx.v6 else 32) - mech.prefix
+                    matched = (ctx.ip_int >> shift) == (mech.network >> shift)
+            elif kind == "all":
+                matched = True
+            else:
+                matched = yield from _match(ctx, mech, domain, depth)
             if matched:
                 verdict = _QUALIFIER[mech.qualifier]
-                ctx.note(f"{pad}  {mech.text} -> match: {verdict.value}")
+                if tracing:
+                    ctx.note(f"{pad}  {mech.text} -> match: {verdict.value}")
                 return _Outcome(verdict, mech.text, parsed.exp, domain)
-            if mech.kind != "include":  # an include notes its own outcome
+            if tracing and kind != "include":  # an include notes its own outcome
                 ctx.note(f"{pad}  {mech.text} -> no match")
         if parsed.redirect is not None:
             return (yield from _redirect(ctx, parsed.redirect, domain, depth))
@@ -365,16 +426,9 @@ def _redirect(ctx: _Ctx, mod: Modifier, domain: str, depth: int) -> Step[_Outcom
 
 
 def _match(ctx: _Ctx, mech: Mechanism, domain: str, depth: int) -> Step[bool]:
+    """Whether a mechanism that queries DNS (include a mx ptr exists) matches."""
     kind = mech.kind
-    if kind == "all":
-        return True
-    if kind == "ip4" or kind == "ip6":
-        if (kind == "ip6") != ctx.v6:
-            return False
-        shift = (128 if ctx.v6 else 32) - mech.prefix
-        return (ctx.ip_int >> shift) == (mech.network >> shift)
-    if kind in LOOKUP_MECHANISMS:
-        ctx.count_lookup(mech.text)
+    ctx.count_lookup(mech.text)
     pad = "  " * depth
     if kind == "include":
         assert mech.domain is not None
@@ -383,11 +437,15 @@ def _match(ctx: _Ctx, mech: Mechanism, domain: str, depth: int) -> Step[bool]:
             raise _PermError("spf.include_missing", f"{mech.text}: the target is not a valid name")
         if target in ctx.stack:
             raise _PermError("spf.loop", f"{mech.text} loops back to {target}")
-        out = yield from _check(ctx, target, depth + 1)
+        memo = ctx.memo
+        if memo is None:
+            out = yield from _check(ctx, target, depth + 1)
+        else:
+            out = yield from _include_memoized(ctx, memo, target, depth)
         if out.verdict is Verdict.NONE:
             raise _PermError("spf.include_no_spf", f"{mech.text}: {target} has no SPF record")
         matched = out.verdict is Verdict.PASS
-        if not matched:
+        if not matched and ctx.trace is not None:
             ctx.note(f"{pad}  {mech.text} -> {out.verdict.value}: no match")
         return matched
     target = domain
@@ -403,6 +461,7 @@ def _match(ctx: _Ctx, mech: Mechanism, domain: str, depth: int) -> Step[bool]:
         matched = yield from _match_mx(ctx, mech, target)
     elif kind == "exists":
         ans = yield from ask(target, RType.A)
+        ctx.saw(ans)
         _raise_failed(ans, target, RType.A)
         if not ans.records:
             ctx.count_void(target)
@@ -413,9 +472,94 @@ def _match(ctx: _Ctx, mech: Mechanism, domain: str, depth: int) -> Step[bool]:
     return matched
 
 
+def _include_memoized(ctx: _Ctx, memo: IncludeMemo, target: str, depth: int) -> Step[_Outcome]:
+    """An include's subtree, or its verdict for this address from earlier in the run."""
+    key = (target, ctx.ip_int, ctx.v6)
+    hit = memo.get(key)
+    if (
+        hit is not None
+        and ctx.lookups + hit.lookups <= LOOKUP_LIMIT
+        and ctx.voids + hit.voids <= VOID_LIMIT
+        and not any(d in ctx.stack for d in hit.domains)
+    ):
+        # the same terms, limits and loops as evaluating it again: only the queries are saved
+        memo.hits += 1
+        ctx.lookups += hit.lookups
+        ctx.voids += hit.voids
+        ctx.visited.extend(hit.domains)
+        if hit.ttl < ctx.ttl:
+            ctx.ttl = hit.ttl
+        return _Outcome(hit.verdict)
+    lookups, voids, impure, seen = ctx.lookups, ctx.voids, ctx.impure, len(ctx.visited)
+    outer_ttl, ctx.ttl = ctx.ttl, float("inf")
+    out = yield from _check(ctx, target, depth + 1)
+    ttl = ctx.ttl
+    ctx.ttl = min(outer_ttl, ttl)
+    if ctx.impure == impure:
+        memo.put(
+            key,
+            _Memoed(
+                out.verdict,
+                ctx.lookups - lookups,
+                ctx.voids - voids,
+                tuple(ctx.visited[seen:]),
+                ttl,
+            ),
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Memoed:
+    verdict: Verdict
+    lookups: int
+    voids: int
+    domains: tuple[str, ...]  # every domain whose record the subtree evaluated
+    ttl: float
+
+
+class IncludeMemo:
+    """Verdicts of include subtrees for a client address, shared by a bulk run's checks.
+
+    Most senders include the same few provider records, and a bulk run meets the same client
+    addresses again and again: an include's verdict depends only on the address and the DNS
+    data when no record in its tree expands a macro or uses ptr. A remembered verdict is used
+    only where evaluating the subtree again would give the same outcome: within the lookup and
+    void limits, with no loop back to a domain being evaluated, and no longer than the
+    shortest TTL of the answers it came from. Bounded (least recently stored goes first), so
+    hostile input cannot grow it. Traced checks do not use it: the trace shows every term.
+    """
+
+    def __init__(
+        self, max_entries: int = 65_536, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[tuple[str, int, bool], tuple[float, _Memoed]] = {}
+        self.hits = 0  # verdicts used
+
+    def get(self, key: tuple[str, int, bool]) -> _Memoed | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if self._clock() >= found[0]:
+            del self._entries[key]
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, int, bool], value: _Memoed) -> None:
+        if value.ttl <= 0 or self.max_entries <= 0:
+            return
+        entries = self._entries
+        if len(entries) >= self.max_entries and key not in entries:
+            del entries[next(iter(entries))]
+        entries[key] = (self._clock() + min(value.ttl, 86_400), value)
+
+
 def _match_a(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:
     rtype = RType.AAAA if ctx.v6 else RType.A
     ans = yield from ask(target, rtype)
+    ctx.saw(ans)
     _raise_failed(ans, target, rtype)
     if not ans.records:
         ctx.count_void(target)
@@ -425,6 +569,7 @@ def _match_a(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:
 
 def _match_mx(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:
     ans = yield from ask(target, RType.MX)
+    ctx.saw(ans)
     _raise_failed(ans, target, RType.MX)
     if not ans.records:
         ctx.count_void(target)
@@ -441,6 +586,7 @@ def _match_mx(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:
     cidr = mech.cidr6 if ctx.v6 else mech.cidr4
     failure: DnsFailure | None = None
     for n, a in zip(names, answers, strict=True):
+        ctx.saw(a)
         if a.failed:
             failure = failure or DnsFailure.of(Query(n, rtype), a)
         elif _in_any(ctx, a.addresses(), cidr):
@@ -452,6 +598,7 @@ def _match_mx(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:
 
 def _validated_names(ctx: _Ctx) -> Step[list[str]]:
     """PTR names of the client that forward-confirm (5.5), at most PTR_LIMIT of them."""
+    ctx.impure += 1
     if ctx.validated is not None:
         return ctx.validated
     rev = _reverse_name(ctx.ip)
@@ -502,7 +649,8 @@ def _explain(ctx: _Ctx, exp: Modifier, domain: str) -> Step[str]:
 def _expand(ctx: _Ctx, ms: MacroString, domain: str) -> Step[str]:
     if ms.literal is not None:
         return ms.literal
-    values = ctx.values
+    ctx.impure += 1
+    values = ctx.values()
     if "p" in ms.letters:
         names = yield from _validated_names(ctx)
         values = _with_p(values, _pick_p(names, domain))

@@ -74,8 +74,9 @@ class Resolver:
     async def resolve_many(self, queries: Sequence[Query]) -> tuple[Answer, ...]:
         # Most answers in a bulk run come from the cache (shared provider records): serve
         # those without a task each, and gather only the misses.
-        answers: list[Answer | None] = [self._final_from_cache(q) for q in queries]
+        answers: list[Answer | None] = [self._cached_final(q) for q in queries]
         misses = [i for i, a in enumerate(answers) if a is None]
+        self.counters.cache_hits += len(queries) - len(misses)
         if len(misses) == 1:
             answers[misses[0]] = await self.resolve(queries[misses[0]])
         elif misses:
@@ -84,12 +85,23 @@ class Resolver:
                 answers[i] = a
         return tuple(a for a in answers if a is not None)
 
-    def _final_from_cache(self, q: Query) -> Answer | None:
+    def all_cached(self, queries: Sequence[Query]) -> tuple[Answer, ...] | None:
+        """Every answer from the cache, or None if one must be fetched: most rounds of a bulk
+        run are answered whole from the cache, and need no coroutine at all."""
+        answers = []
+        for q in queries:
+            a = self._cached_final(q)
+            if a is None:
+                return None
+            answers.append(a)
+        self.counters.cache_hits += len(answers)
+        return tuple(answers)
+
+    def _cached_final(self, q: Query) -> Answer | None:
         """A cached answer that needs no CNAME chasing, for a query whose name is already normal."""
         answer = self.cache.get(q)
         if answer is None or (answer.cnames and not answer.records and q.rtype is not RType.CNAME):
             return None
-        self.counters.cache_hits += 1
         return answer
 
     async def _chase(self, name: str, rtype: RType, answer: Answer) -> Answer:
@@ -208,6 +220,9 @@ async def drive(step: Step[T], resolver: Resolver) -> T:
     try:
         batch = next(step)
         while True:
-            batch = step.send(await resolver.resolve_many(batch))
+            answers = resolver.all_cached(batch)
+            if answers is None:
+                answers = await resolver.resolve_many(batch)
+            batch = step.send(answers)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]

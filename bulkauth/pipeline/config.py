@@ -23,6 +23,8 @@ class RunConfig:
     dmarc_discovery: Method = "psl"
     #: DKIM selectors to probe besides the built-in list
     selectors: list[str] = field(default_factory=list)
+    #: spf --input: keep each check's trace of terms in its record (--trace)
+    spf_trace: bool = False
 
 
 def make_backend(config: RunConfig) -> Backend:

@@ -22,6 +22,11 @@ class Item:
     #: set when the raw line could not be taken as it was (over-long, not UTF-8)
     defect: str | None = None
 
+    def __reduce__(self) -> tuple[type[Item], tuple[str, int, str, str | None]]:
+        # a plain tuple: a frozen dataclass's default pickling costs several times as much,
+        # and a run sends every item to a worker process
+        return Item, (self.source, self.line, self.text, self.defect)
+
 
 def _open(path: str) -> BinaryIO:
     if path == "-":
@@ -65,8 +70,26 @@ def read_domain_list(paths: Sequence[str]) -> Iterator[Item]:
                 f.close()
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def count_items(paths: Sequence[str]) -> int | None:
     """Count items for the progress bar, for regular files only (stdin cannot be read twice)."""
     if not paths or any(p == "-" or not Path(p).is_file() for p in paths):
         return None
-    return sum(1 for _ in read_domain_list(paths))
+    n = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            for raw in f:
+                # read_domain_list's rule, without building items: blank and comment lines do
+                # not count, unless they are over-long or not UTF-8 (then they are reported)
+                line = raw.strip()
+                skipped = not line or line.startswith(b"#")
+                if not skipped or len(raw.rstrip(b"\n")) > MAX_LINE_BYTES or not _is_utf8(raw):
+                    n += 1
+    return n

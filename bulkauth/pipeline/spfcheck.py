@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulkauth.core.spf import SpfResult, check_mailfrom, parse_ip
+from bulkauth.core.spf import IncludeMemo, SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.jobs import Failed, Output, Work, choose_workers, run_job
@@ -43,8 +43,15 @@ def result_record(ip: str, sender: str, helo: str, result: SpfResult) -> Record:
     return {"schema": SCHEMA, "ip": ip, "sender": sender, "helo": helo, **d}
 
 
-async def check_one(resolver: Resolver, ip: str, sender: str, helo: str) -> SpfResult:
-    return await drive(check_mailfrom(ip, sender, helo), resolver)
+async def check_one(
+    resolver: Resolver,
+    ip: str,
+    sender: str,
+    helo: str,
+    trace: bool = False,
+    memo: IncludeMemo | None = None,
+) -> SpfResult:
+    return await drive(check_mailfrom(ip, sender, helo, trace=trace, memo=memo), resolver)
 
 
 def _base(item: Item) -> Record:
@@ -53,6 +60,8 @@ def _base(item: Item) -> Record:
 
 def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
     """The spf --input job for one process (see bulkauth.pipeline.jobs)."""
+    trace = config.spf_trace
+    memo = IncludeMemo()
 
     async def work(item: Item) -> Record:
         try:
@@ -62,10 +71,19 @@ def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
         except BadCheck as exc:
             error = {"code": "input.bad_check", "message": str(exc)}
             return {**_base(item), "status": "invalid_input", "error": error}
-        result = await check_one(resolver, ip, sender, helo)
+        result = await check_one(resolver, ip, sender, helo, trace, memo)
         return {**_base(item), "status": "ok", **result_record(ip, sender, helo, result)}
 
     return work, failed
+
+
+def sender_domain(item: Item) -> str:
+    """What a check's SPF tree depends on: the MAIL FROM domain (or the HELO name)."""
+    parts = item.text.split(maxsplit=2)
+    if len(parts) < 2:
+        return ""
+    domain = parts[1].rpartition("@")[2].strip("<>")
+    return (domain or (parts[2] if len(parts) > 2 else "")).lower()
 
 
 def failed(item: Item, exc: BaseException) -> Record:
@@ -85,6 +103,7 @@ def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
             config,
             Output(sink, progress),
             choose_workers(config.workers, total),
+            key=sender_domain,
         )
     finally:
         sink.close()
@@ -98,7 +117,7 @@ async def run_spf_one(
 ) -> tuple[Record, SpfResult]:
     resolver = Resolver(make_backend(config), config.resolver)
     try:
-        result = await check_one(resolver, ip, sender, helo)
+        result = await check_one(resolver, ip, sender, helo, trace=True)
     finally:
         await resolver.aclose()
     return result_record(ip, sender, helo, result), result
