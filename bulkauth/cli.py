@@ -400,7 +400,9 @@ def messages(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=0, help="Verifier processes (default: one per core; 0: none)."
+            "--workers",
+            min=0,
+            help="Worker processes (default: one per core; 0 or 1: check in this process).",
         ),
     ] = None,
     dmarc_discovery: Annotated[
@@ -417,6 +419,7 @@ def messages(
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.msgcheck import CheckOptions
     from bulkauth.dns.zonefile import ZoneLoadError
+    from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.messages import MessageOptions, run_messages
     from bulkauth.pipeline.sinks import ResumeMismatch
 
@@ -448,9 +451,11 @@ def messages(
     )
     options = MessageOptions(check=check, workers=workers)
     try:
-        outcome, _ = _run(lambda: run_messages(paths or ["-"], config, options))
+        outcome = run_messages(paths or ["-"], config, options)
     except (ZoneLoadError, ResumeMismatch) as exc:
         raise _fail(str(exc)) from None
+    except WorkerLost as exc:
+        raise _fail(str(exc), code=1) from None
     if outcome.stopped_by is not None:
         raise typer.Exit(128 + outcome.stopped_by)
 

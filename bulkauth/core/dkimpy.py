@@ -1,9 +1,11 @@
-"""dkimpy, imported without its DNS plug-in.
+"""dkimpy, imported without its DNS plug-in and its async support.
 
 dkimpy imports ``dkim.dnsplug`` at import time: dnspython's whole stub resolver (and its DoH
 client when httpx is installed), ~0.2 s of every run's start-up. bulkauth always hands dkimpy a
 ``dnsfunc`` that reads the run's resolver cache, so a stand-in takes the plug-in's place before
-dkimpy is first imported; it refuses, should anything reach it.
+dkimpy is first imported; it refuses, should anything reach it. dkimpy also imports aiodns
+(with asyncio and c-ares, ~0.09 s) for ``dkim.asyncsupport``, which bulkauth does not use: aiodns
+is hidden while dkimpy loads, and stays importable for the aiodns backend.
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ def _stand_in_for_dnsplug() -> None:
 
 
 _stand_in_for_dnsplug()
-
-import dkim  # noqa: E402  (after the stand-in, which is the point of this module)
+_hidden = "aiodns" not in sys.modules
+if _hidden:
+    sys.modules["aiodns"] = None  # type: ignore[assignment]  # `import aiodns` fails in dkimpy
+try:
+    import dkim
+finally:
+    if _hidden:
+        del sys.modules["aiodns"]
 from dkim.canonicalization import (  # noqa: E402
     CanonicalizationPolicy,
     InvalidCanonicalizationPolicyError,

@@ -255,6 +255,11 @@ class SignatureResult:
 
 _TAB_TO_SPACE = bytes.maketrans(b"\t", b" ")
 _SPACES = re.compile(rb"  +")
+#: dkimpy's RE_BTAG (the b= value to blank out) without its nested quantifiers: its FWS,
+#: ``(?:(?:\s*\r?\n)?\s+)?``, matches exactly ``\s*``, so ``(?:FWS[b64])*`` is "base64 and white
+#: space, ending in base64". Same matches (tests/test_dkimverify.py), ~20x faster on a
+#: 2048-bit signature, where dkimpy's took ~0.1 ms
+B_TAG = re.compile(rb"([;\s]b\s*=)(?:[\sa-zA-Z0-9+/=]*[a-zA-Z0-9+/=])?(?:\r?\n\Z)?")
 
 
 def relaxed_body(body: bytes) -> bytes:
@@ -302,7 +307,7 @@ def hash_headers(
     """
     canon = relaxed_headers if policy.header_algorithm is Relaxed else policy.canonicalize_headers
     selected = canon(dkim.select_headers(headers, include))
-    signature = canon([(sig_header[0], dkim.RE_BTAG.sub(b"\\1", sig_header[1]))])
+    signature = canon([(sig_header[0], B_TAG.sub(b"\\1", sig_header[1]))])
     for name, value in selected:
         hasher.update(name)
         hasher.update(b":")
@@ -347,10 +352,11 @@ class _Message:
         return got
 
 
-def message_parts(raw: bytes) -> tuple[HeaderBlock, bytes]:
-    """The header block and the body with CRLF line ends, as dkimpy's ``rfc822_parse`` gives
-    them. Raises MessageDefect."""
-    block = parse_header_block(raw)
+def message_parts(raw: bytes, block: HeaderBlock | None = None) -> tuple[HeaderBlock, bytes]:
+    """The header block (``block`` when the caller has parsed it) and the body with CRLF line
+    ends, as dkimpy's ``rfc822_parse`` gives them. Raises MessageDefect."""
+    if block is None:
+        block = parse_header_block(raw)
     body = raw[block.body_offset :] if block.body_offset < len(raw) else b""
     # dkimpy splits on CRLF-or-LF and joins with CRLF; replacing twice does the same, in C
     return block, body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
@@ -877,28 +883,24 @@ def _arc_done(out: ArcResult, result: str, code: str | None, message: str) -> Ar
 
 
 # --------------------------------------------------------------------------------------------
-# The worker's entry point
+# A message's verification
 
 
 def verify_crypto(
-    raw: bytes, keys: KeyTable, as_of: float, crypto: Crypto = "openssl", arc: bool = True
+    raw: bytes,
+    keys: KeyTable,
+    as_of: float,
+    crypto: Crypto = "openssl",
+    arc: bool = True,
+    block: HeaderBlock | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Everything CPU-bound about one message: its DKIM signatures and ARC chain.
-
-    Takes and returns plain values so that it can run in a worker process. Never raises.
+    """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
+    the message's header block when the caller has parsed it already. Never raises.
     """
     try:
-        block, body = message_parts(raw)
+        block, body = message_parts(raw, block)
     except MessageDefect:
         return [], None  # the caller parsed the same bytes; it reports the defect
     sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed)
     arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
     return [s.to_dict() for s in sigs], arc_out
-
-
-def verify_many(
-    jobs: Sequence[tuple[bytes, KeyTable, float, Crypto]],
-) -> list[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
-    """``verify_crypto`` for a batch of messages: one round trip to a worker process for many
-    messages (a round trip costs the parent ~0.4 ms of pickling and bookkeeping)."""
-    return [verify_crypto(raw, keys, as_of, crypto) for raw, keys, as_of, crypto in jobs]

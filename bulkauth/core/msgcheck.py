@@ -7,7 +7,7 @@ cheapest:
    Authentication-Results, the DKIM and ARC key names). Pure parsing.
 2. ``lookups(plan, options)``: a ``Step`` that asks DNS for everything at once: the DKIM/ARC keys,
    SPF's check_host() and DMARC policy discovery, side by side.
-3. ``dkimverify.verify_crypto(raw, keys, as_of)``: the CPU-bound part, in a worker process.
+3. ``dkimverify.verify_crypto(raw, keys, as_of)``: the CPU-bound part.
 4. ``finish(plan, looked, signatures, arc)``: alignment, DMARC, comparison with history; the
    record's sections.
 
@@ -285,6 +285,8 @@ def check_message_sync(
     plan = plan_message(raw, opts, now)
     looked = run_sync(lookups(plan, opts), answer)
     sigs, arc = (
-        verify_crypto(raw, looked.keys, plan.as_of.time, opts.crypto) if plan.signed else ([], None)
+        verify_crypto(raw, looked.keys, plan.as_of.time, opts.crypto, block=plan.block)
+        if plan.signed
+        else ([], None)
     )
     return finish(plan, looked, sigs, arc)

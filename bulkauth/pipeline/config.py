@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bulkauth.core.dmarc import Method
 from bulkauth.dns.backend import Backend
@@ -25,6 +26,8 @@ class RunConfig:
     selectors: list[str] = field(default_factory=list)
     #: spf --input: keep each check's trace of terms in its record (--trace)
     spf_trace: bool = False
+    #: the zone files of --zones, once loaded (a ZoneSet), shared by forked worker processes
+    zone_set: Any = None
 
 
 def make_backend(config: RunConfig) -> Backend:
@@ -32,7 +35,7 @@ def make_backend(config: RunConfig) -> Backend:
     if config.zones:
         from bulkauth.dns.zonefile import ZoneBackend, ZoneSet
 
-        return ZoneBackend(ZoneSet.load(config.zones))
+        return ZoneBackend(config.zone_set or ZoneSet.load(config.zones))
     if config.backend != "aiodns":
         # "auto": our UDP/TCP client gives the same answers as aiodns (bench: answer
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)

@@ -9,7 +9,7 @@ from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
 from bulkauth.core.names import NameError_, parse_domain
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.jobs import Failed, Output, Work, choose_workers, run_job
+from bulkauth.pipeline.jobs import Failed, Job, Output, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.resume import skip_done
 from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
@@ -68,7 +68,7 @@ def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     try:
         result = run_job(
             items,
-            make_work,
+            Job(make_work),
             config,
             Output(sink, progress),
             choose_workers(config.workers, remaining),

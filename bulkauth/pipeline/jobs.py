@@ -1,6 +1,6 @@
 """Running a job over input items: in this process, or sharded over worker processes.
 
-A job kind names how one item becomes one record ("domains", "spf"). Checks are CPU-bound
+A ``Job`` says how one item becomes one record (domains, spf, messages). Checks are CPU-bound
 Python once DNS answers come from the cache, so one event loop saturates one core; with
 ``workers > 1`` the items go out in batches, round robin, to worker processes that each run
 the same async pipeline with their own resolver, and come back in batch order — so the output
@@ -13,7 +13,10 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import queue
 import signal
+import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,12 +31,30 @@ from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.progress import Brief, RunProgress, brief
 from bulkauth.pipeline.run import Outcome, Record, Stop, run_ordered, take_early_signals
 from bulkauth.pipeline.sinks import NdjsonSink, encode
-from bulkauth.pipeline.sources import Item
 
-Work = Callable[[Item], Awaitable[Record]]
-Failed = Callable[[Item, BaseException], Record]
+Work = Callable[[Any], Awaitable[Record]]
+Failed = Callable[[Any, BaseException], Record]
 #: builds the job's per-item functions for one process, over that process's resolver
 JobFactory = Callable[[Resolver, RunConfig], tuple[Work, Failed]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """How a job's items become records, and how they are shared out among processes."""
+
+    factory: JobFactory
+    #: items with the same key go to the same worker (see _Router); None: round robin
+    key: Callable[[Any], str] | None = None
+    #: the bytes an item holds (messages), so batches and what is in flight stay bounded
+    size: Callable[[Any], int] | None = None
+    #: what the parent's progress counts of a record (workers send it beside the line)
+    brief_of: Callable[[Record], Brief] = brief
+    #: items in progress per process; None: from the query concurrency (window_for)
+    window: int | None = None
+    #: items read at a time (large items want a small batch)
+    read_batch: int = 512
+    #: bytes of items sent to the workers and not yet written, over all workers
+    byte_budget: int = 256 * 1024 * 1024
 
 
 class Output:
@@ -56,9 +77,17 @@ class Output:
         self.sink.flush()
 
 
-#: items per batch sent to a worker; batches outstanding per worker
+#: items per batch sent to a worker (fewer when they hold more than BATCH_BYTES); batches
+#: outstanding per worker
 BATCH = 64
+BATCH_BYTES = 1024 * 1024
 AHEAD = 8
+#: seconds the items in flight have after a first signal, as in run_ordered
+GRACE = 5.0
+
+
+class _GraceOver(Exception):
+    pass
 
 
 @dataclass(slots=True)
@@ -76,24 +105,25 @@ def window_for(config: RunConfig) -> int:
 
 
 async def run_in_process(
-    items: Iterator[Item],
-    factory: JobFactory,
+    items: Iterator[Any],
+    job: Job,
     config: RunConfig,
     emit: Callable[[Record], None],
-    read_batch: Callable[[], list[Item]] | None = None,
+    read_batch: Callable[[], list[Any]] | None = None,
 ) -> JobResult:
     stop = Stop()
     stop.install()  # before the backend: loading zone files can take a while
     try:
         resolver = Resolver(make_backend(config), config.resolver)
-        work, failed = factory(resolver, config)
+        work, failed = job.factory(resolver, config)
         try:
             outcome = await run_ordered(
                 items,
                 work,
                 failed,
                 emit,
-                window=window_for(config),
+                window=job.window or window_for(config),
+                batch=job.read_batch,
                 read_batch=read_batch,
                 stop=stop,
             )
@@ -120,11 +150,16 @@ def share(config: RunConfig, workers: int) -> RunConfig:
 
 def _worker(
     conn: multiprocessing.connection.Connection,
-    factory: JobFactory,
+    job: Job,
     config: RunConfig,
     inherited: list[multiprocessing.connection.Connection],
 ) -> None:
-    """A worker process: batches in, each batch's records out, counters at the end."""
+    """A worker process: batches in, each batch's records out, counters at the end.
+
+    A thread receives batches and another sends records, so that neither side ever waits on a
+    full pipe while the other waits on it: the parent may be sending a batch of large messages
+    while this worker has a batch of records to give back.
+    """
     # the parent decides when the run stops (a signal to the whole process group would
     # otherwise stop a worker between batches the parent has already sent); a worker whose
     # parent is gone sees its pipe close and ends
@@ -132,33 +167,53 @@ def _worker(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for end in inherited:
         end.close()
+    inbox: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
+    outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            try:
+                batch: list[Any] | None = conn.recv()
+            except (EOFError, OSError):  # the parent died: stop
+                batch = None
+            inbox.put(batch)
+            if batch is None:
+                return
+
+    def send() -> None:
+        while (message := outbox.get()) is not None:
+            _send(conn, message)
+
+    threading.Thread(target=receive, daemon=True).start()
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
     sizes: deque[int] = deque()
 
-    def read_batch() -> list[Item]:
-        try:
-            batch: list[Item] | None = conn.recv()
-        except EOFError:  # the parent died: stop
-            return []
+    def read_batch() -> list[Any]:
+        batch = inbox.get()
         if batch is None:
             return []
         sizes.append(len(batch))
         return batch
 
     out: list[tuple[bytes, Brief]] = []
+    brief_of = job.brief_of
 
     def emit(rec: Record) -> None:
         # encoded here, in parallel, rather than unpickled and encoded by the busy parent
-        out.append((encode(rec), brief(rec)))
+        out.append((encode(rec), brief_of(rec)))
         if len(out) == sizes[0]:
             sizes.popleft()
-            _send(conn, list(out))
+            outbox.put(list(out))
             out.clear()
 
     async def main() -> JobResult:
-        return await run_in_process(iter(()), factory, config, emit, read_batch)
+        return await run_in_process(iter(()), job, config, emit, read_batch)
 
     result = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
-    _send(conn, ("done", result.counters, result.backend))
+    outbox.put(("done", result.counters, result.backend))
+    outbox.put(None)
+    sender.join()
     conn.close()
 
 
@@ -200,12 +255,7 @@ def _lost(proc: Any) -> WorkerLost:
 
 
 def run_sharded(
-    items: Iterator[Item],
-    factory: JobFactory,
-    config: RunConfig,
-    output: Output,
-    workers: int,
-    key: Callable[[Item], str] | None = None,
+    items: Iterator[Any], job: Job, config: RunConfig, output: Output, workers: int
 ) -> JobResult:
     # fork: the workers start in milliseconds with everything imported; spawn where there is none.
     # What every worker's run imports is imported here, once, rather than after the fork in each.
@@ -214,6 +264,10 @@ def run_sharded(
 
     import bulkauth.dns.udp  # noqa: F401
 
+    if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
+        from bulkauth.dns.zonefile import ZoneSet
+
+        config = replace(config, zone_set=ZoneSet.load(config.zones))
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []
@@ -223,7 +277,7 @@ def run_sharded(
         # the child must not hold any parent-side end (its own or its siblings'), or it
         # never sees EOF when the parent dies and lingers after a SIGKILL
         inherited = [*conns, parent]
-        p = ctx.Process(target=_worker, args=(child, factory, part, inherited), daemon=True)
+        p = ctx.Process(target=_worker, args=(child, job, part, inherited), daemon=True)
         p.start()
         child.close()
         conns.append(parent)
@@ -231,6 +285,7 @@ def run_sharded(
 
     outcome = Outcome()
     stop: list[int] = []
+    deadline: list[float] = []  # set at the first signal seen
 
     def on_signal(signum: int, _frame: object) -> None:
         stop.append(signum)
@@ -239,16 +294,42 @@ def run_sharded(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     stop.extend(take_early_signals()[:1])
-    route = _Router(workers, key)
+    route = _Router(workers, job.key)
+    size = job.size
     order: deque[int] = deque()  # the worker of each item taken, in input order
-    queued: list[list[Item]] = [[] for _ in range(workers)]  # taken, not yet sent
-    sent = [0] * workers  # batches sent whose records have not come back
+    queued: list[list[Any]] = [[] for _ in range(workers)]  # taken, not yet sent
+    queued_bytes = [0] * workers
+    sent: list[deque[int]] = [deque() for _ in range(workers)]  # bytes of each batch out
+    sent_bytes = [0] * workers
+    per_worker = max(1, job.byte_budget // workers)
     ready: list[deque[tuple[bytes, Brief]]] = [deque() for _ in range(workers)]
 
     def send(w: int) -> None:
         _to_worker(conns[w], queued[w], procs[w])
+        sent[w].append(queued_bytes[w])
+        sent_bytes[w] += queued_bytes[w]
         queued[w] = []
-        sent[w] += 1
+        queued_bytes[w] = 0
+
+    def make_room(w: int) -> None:
+        """Write records until worker w may take its queued batch: a few batches ahead, and
+        within its share of the byte budget (a batch alone may exceed it: one huge message)."""
+        while sent[w] and (len(sent[w]) >= AHEAD or sent_bytes[w] + queued_bytes[w] > per_worker):
+            write_head()
+
+    def wait_for(w: int) -> None:
+        """Until worker w has records to give. After a signal, for GRACE seconds at most."""
+        conn = conns[w]
+        if conn.poll():
+            return
+        output.flush()  # about to wait: what is written so far reaches the file first
+        # in short polls, not one blocking read: a signal must be able to end the wait
+        while not conn.poll(0.2):
+            if stop:
+                if not deadline:
+                    deadline.append(time.monotonic() + GRACE)
+                elif time.monotonic() > deadline[0]:
+                    raise _GraceOver
 
     def write_head() -> None:
         w = order[0]
@@ -257,10 +338,9 @@ def run_sharded(
                 # the head item waits in w's part-filled batch (every earlier item of w is
                 # written, so w has nothing in flight): send it as it is
                 send(w)
-            if not conns[w].poll():  # about to wait: what is written so far reaches the file first
-                output.flush()
+            wait_for(w)
             ready[w].extend(_from_worker(conns[w], procs[w]))
-            sent[w] -= 1
+            sent_bytes[w] -= sent[w].popleft()
         order.popleft()
         line, b = ready[w].popleft()
         output.write_encoded(line, b)
@@ -273,24 +353,31 @@ def run_sharded(
                 break
             w = route.pick(item)
             queued[w].append(item)
+            if size is not None:
+                queued_bytes[w] += size(item)
             order.append(w)
             outcome.items += 1
-            if len(queued[w]) == BATCH:
-                while sent[w] >= AHEAD:
-                    write_head()
-                send(w)
+            if len(queued[w]) == BATCH or queued_bytes[w] >= BATCH_BYTES:
+                make_room(w)
+                if queued[w]:  # make_room may have sent it, for an item it had to write
+                    send(w)
         # after a signal too: what was taken is finished and written (at most a batch a worker)
         for w in range(workers):
             if queued[w]:
-                while sent[w] >= AHEAD:
-                    write_head()
+                make_room(w)
                 if queued[w]:
                     send(w)
-        while order:
-            write_head()
         counters = Counters()
         backend = ""
-        for c, p in zip(conns, procs, strict=True):
+        finished = True
+        try:
+            while order:
+                write_head()
+        except _GraceOver:  # the output is whole up to its last line; --resume goes on from there
+            finished = False
+            for p in procs:
+                p.kill()
+        for c, p in zip(conns, procs, strict=True) if finished else ():
             _to_worker(c, None, p)
             _, wc, backend = _from_worker(c, p)
             for f in ("queries", "cache_hits", "joined", "retries", "timeouts", "failures", "tcp"):
@@ -318,13 +405,13 @@ class _Router:
     input (an archive's own domain) must not leave the other cores idle.
     """
 
-    def __init__(self, workers: int, key: Callable[[Item], str] | None) -> None:
+    def __init__(self, workers: int, key: Callable[[Any], str] | None) -> None:
         self.workers = workers
         self.key = key
         self.load = [0] * workers  # items taken and not yet written
         self._n = 0
 
-    def pick(self, item: Item) -> int:
+    def pick(self, item: Any) -> int:
         load = self.load
         if self.key is None:
             w = (self._n // BATCH) % self.workers
@@ -342,29 +429,24 @@ class _Router:
         self.load[w] -= 1
 
 
-def choose_workers(requested: int | None, total: int | None) -> int:
-    """--workers, or by default one per core for inputs big enough to repay the start-up."""
+def choose_workers(requested: int | None, total: int | None, small: int = 2_000) -> int:
+    """--workers, or by default one per core for inputs of ``small`` items or more (or of
+    unknown size), which repay the start-up."""
     if requested is not None:
         return max(1, requested)
-    if total is not None and total < 2_000:
+    if total is not None and total < small:
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 
 
 def run_job(
-    items: Iterator[Item],
-    factory: JobFactory,
-    config: RunConfig,
-    output: Output,
-    workers: int,
-    key: Callable[[Item], str] | None = None,
+    items: Iterator[Any], job: Job, config: RunConfig, output: Output, workers: int
 ) -> JobResult:
-    """Run a job in this process, or over ``workers`` processes; ``key`` keeps items with the
-    same key on one worker (see _Router)."""
+    """Run a job in this process, or over ``workers`` processes."""
     if workers <= 1:
 
         async def main() -> JobResult:
-            return await run_in_process(items, factory, config, output.write)
+            return await run_in_process(items, job, config, output.write)
 
         return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
-    return run_sharded(items, factory, config, output, workers, key)
+    return run_sharded(items, job, config, output, workers)

@@ -24,9 +24,11 @@ from bulkauth.core.model import Counters
 Brief = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def brief(rec: dict[str, Any]) -> Brief:
+def brief(rec: dict[str, Any], field: str = "state") -> Brief:
+    """The status and each section's ``field`` (domain sections have a state, message sections
+    a result)."""
     sections = tuple(
-        (k, str(v.get("state"))) for k, v in rec.items() if isinstance(v, dict) and "state" in v
+        (k, str(v.get(field))) for k, v in rec.items() if isinstance(v, dict) and field in v
     )
     return str(rec.get("status")), sections
 
@@ -34,9 +36,16 @@ def brief(rec: dict[str, Any]) -> Brief:
 class RunProgress:
     """Counts records by status and section state; draws a bar when asked or on a terminal."""
 
-    def __init__(self, total: int | None, enabled: bool | None, sections: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        total: int | None,
+        enabled: bool | None,
+        sections: tuple[str, ...],
+        field: str = "state",
+    ) -> None:
         self.console = Console(stderr=True)
         self.sections = sections
+        self.field = field
         self.by_status: Counter[str] = Counter()
         self.by_state: dict[str, Counter[str]] = {s: Counter() for s in sections}
         self.started = time.monotonic()
@@ -59,7 +68,7 @@ class RunProgress:
             self._bar.start()
 
     def record(self, rec: dict[str, Any]) -> None:
-        self.record_brief(brief(rec))
+        self.record_brief(brief(rec, self.field))
 
     def record_brief(self, b: Brief) -> None:
         status, states = b

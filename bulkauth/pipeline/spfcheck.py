@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from bulkauth.core.spf import IncludeMemo, SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
-from bulkauth.pipeline.jobs import Failed, Output, Work, choose_workers, run_job
+from bulkauth.pipeline.jobs import Failed, Job, Output, Work, choose_workers, run_job
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink
@@ -99,11 +99,10 @@ def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
     try:
         result = run_job(
             read_domain_list(paths),
-            make_work,
+            Job(make_work, key=sender_domain),
             config,
             Output(sink, progress),
             choose_workers(config.workers, total),
-            key=sender_domain,
         )
     finally:
         sink.close()
