@@ -673,8 +673,12 @@ def table(res: dict[str, Any]) -> str:
                 )
             )
             ag = d.get("agreement") or {}
+            # a rate that is not whole says how many: 99.95% must not print as 100.0%
             rates = ", ".join(
-                f"{s} {v['rate']:.1%}" for s, v in ag.items() if v.get("rate") is not None
+                f"{s} {v['rate']:.1%}"
+                + ("" if v["agree"] == v["total"] else f" ({v['agree']}/{v['total']})")
+                for s, v in ag.items()
+                if v.get("rate") is not None
             )
             if rates:
                 notes.append(f"{label}, agreement with truth: {rates}")

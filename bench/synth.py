@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, Any
 
 #: bumped whenever the generated data changes meaning: bench/run.py regenerates on a mismatch
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # --- the shape of the synthetic internet -----------------------------------------------------
 
@@ -1146,10 +1146,15 @@ def generate(
             inherited["org_domain"] = d.name
             if dm["state"] == "valid":
                 inherited["policy"] = dm.get("sp") or dm["policy"]
-            elif dm.get("kind") in ("bad_version", "two_records"):
-                # RFC 7489 6.6.3: no single DMARC record at the organisational domain, so
-                # nothing applies to the subdomain
+            elif dm.get("kind") == "bad_version":
+                # RFC 7489 6.6.3: no DMARC record at the organisational domain (a v= other than
+                # DMARC1 is discarded), so nothing applies to the subdomain
                 inherited.update(state="missing", policy=None, faults=[])
+            elif dm.get("kind") == "two_records":
+                # two records: discovery ends with no policy (6.6.3), but the records are
+                # there and broken, so the subdomain's DMARC is invalid, not missing: the fix
+                # is at the organisational domain (a "missing" would advise publishing one here)
+                inherited.update(state="invalid", policy=None)
             spf_state = "missing"
             if rng.random() < 0.5:
                 w.rr(d.origin, sub, 3600, "TXT", txt("v=spf1 include:_spf.sendprov-c.net -all"))
