@@ -259,3 +259,35 @@ def test_ctrl_c_writes_what_is_done_and_exits_130(mail: Path, tmp_path: Path) ->
     assert took < 15  # in-flight messages get a grace period, then the run stops
     done = records(out.read_bytes())  # whole lines only, in order, from the first message
     assert len(done) < 40 and [r["index"] for r in done] == list(range(1, len(done) + 1))
+
+
+def test_a_killed_worker_is_a_clear_error_and_resume_completes_the_run(tmp_path: Path) -> None:
+    """SIGKILL one of the two worker processes mid-run (as the OOM killer would): exit 1 with
+    whole lines on disk, and --resume writes exactly what an uninterrupted run writes."""
+    generate(tmp_path, messages=1500, seed=9, authors=8)
+    args = [str(tmp_path / "mail.mbox"), "--zones", str(tmp_path / "zones"), "--no-progress"]
+    whole = tmp_path / "whole.ndjson"
+    bulkauth(*args, "--workers", "2", "-o", str(whole))
+    out = tmp_path / "out.ndjson"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkauth", "messages", *args, "--workers", "2", "-o", str(out)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.stat().st_size > 0 and len(children.read_text().split()) == 2:
+            break
+        time.sleep(0.01)
+    os.kill(int(children.read_text().split()[1]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err.decode()
+    assert b"ended unexpectedly" in err and b"--resume" in err
+    cut = out.read_bytes()
+    assert cut.endswith(b"\n") and len(cut.splitlines()) < 1500
+    bulkauth(*args, "--workers", "2", "-o", str(out), "--resume")
+    assert out.read_bytes() == whole.read_bytes()
