@@ -207,3 +207,12 @@ def test_schema_command() -> None:
     schema = orjson.loads(bulkauth("schema", "domains").stdout)
     assert schema["$id"] == "bulkauth.domain/1"
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_progress_bar_on_stderr_and_records_alone_on_stdout() -> None:
+    bar = bulkauth("domains", "data/domains.txt", "--zones", "data/zones", "--progress")
+    quiet = bulkauth("domains", "data/domains.txt", "--zones", "data/zones", "--no-progress")
+    assert b"checking" in bar.stderr and b"checking" not in quiet.stderr
+    assert bar.stdout == quiet.stdout  # stdout carries the NDJSON only
+    for proc in (bar, quiet):
+        assert b"records in" in proc.stderr and b"dns (zones)" in proc.stderr

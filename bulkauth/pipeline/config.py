@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bulkauth.core.dmarc import Method
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.resolver import ResolverConfig
+
+if TYPE_CHECKING:
+    from bulkauth.core.dmarc import Method
 
 
 @dataclass(slots=True)

@@ -5,20 +5,13 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from typing import TYPE_CHECKING, Any
 
 from bulkauth.core.model import Counters
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 #: what the progress counts of a record: its status and each section's state
 Brief = tuple[str, tuple[tuple[str, str], ...]]
@@ -43,7 +36,6 @@ class RunProgress:
         sections: tuple[str, ...],
         field: str = "state",
     ) -> None:
-        self.console = Console(stderr=True)
         self.sections = sections
         self.field = field
         self.by_status: Counter[str] = Counter()
@@ -52,7 +44,20 @@ class RunProgress:
         show = enabled if enabled is not None else sys.stderr.isatty()
         self._bar: Progress | None = None
         self._task: TaskID | None = None
+        self._console: Console | None = None
         if show:
+            # rich only with a bar: importing it costs ~40 ms of every run's start-up
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._console = Console(stderr=True)
             self._bar = Progress(
                 TextColumn("[bold]checking"),
                 BarColumn(),
@@ -60,7 +65,7 @@ class RunProgress:
                 TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
-                console=self.console,
+                console=self._console,
                 transient=False,
                 refresh_per_second=4,
             )
@@ -113,5 +118,9 @@ class RunProgress:
             lines.append(
                 f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped"
             )
-        for line in lines:
-            self.console.print(line, highlight=False, soft_wrap=True)
+        if self._console is not None:
+            for line in lines:
+                self._console.print(line, highlight=False, soft_wrap=True, markup=False)
+        else:
+            sys.stderr.write("".join(line + "\n" for line in lines))
+            sys.stderr.flush()
