@@ -22,6 +22,11 @@ def _list() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+def load() -> None:
+    """Parse the list now (before worker processes fork, so that they share it)."""
+    _list()
+
+
 def to_ascii(name: str) -> str | None:
     """``name`` lower-cased, without a trailing dot, with U-labels turned into A-labels.
 

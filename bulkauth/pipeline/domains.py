@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
+from bulkauth.core import psl
 from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
 from bulkauth.core.names import NameError_, parse_domain
 from bulkauth.dns.resolver import Resolver, drive
@@ -68,7 +69,7 @@ def run_domains(paths: Sequence[str], config: RunConfig) -> tuple[Outcome, int]:
     try:
         result = run_job(
             items,
-            Job(make_work),
+            Job(make_work, warm=psl.load),
             config,
             Output(sink, progress),
             choose_workers(config.workers, remaining),

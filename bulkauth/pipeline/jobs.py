@@ -55,6 +55,8 @@ class Job:
     read_batch: int = 512
     #: bytes of items sent to the workers and not yet written, over all workers
     byte_budget: int = 256 * 1024 * 1024
+    #: work every worker would do for itself (parsing the PSL), done once before the fork
+    warm: Callable[[], object] | None = None
 
 
 class Output:
@@ -264,6 +266,8 @@ def run_sharded(
 
     import bulkauth.dns.udp  # noqa: F401
 
+    if job.warm is not None:
+        job.warm()
     if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
         from bulkauth.dns.zonefile import ZoneSet
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from bulkauth.core import psl
 from bulkauth.core.dkimverify import verify_crypto
 from bulkauth.core.dmarc import DmarcDiscovery
 from bulkauth.core.message import MessageDefect
@@ -250,6 +251,7 @@ def message_job(options: MessageOptions, budget: ByteBudget | None = None) -> Jo
         window=options.window,
         read_batch=_READ_BATCH,
         byte_budget=options.byte_budget,
+        warm=psl.load,
     )
 
 
