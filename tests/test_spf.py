@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, settings, target
 from hypothesis import strategies as st
 
 from bulkauth.core.model import MX, Answer, Query, Rcode, RType
@@ -841,3 +841,76 @@ def test_memo_is_bounded() -> None:
     for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
         memo_run(rec, memo, ip, "a.example")
     assert len(memo._entries) == 2
+
+
+_IPS = ["192.0.2.1", "198.51.100.9", "2001:db8::5"]
+
+
+@st.composite
+def spf_worlds(draw: st.DrawFn) -> dict[tuple[str, RType], Answer]:
+    """Small random SPF worlds: include chains, shared providers and the odd loop, redirects,
+    void lookups, the lookup limit, macros, missing records: nothing the include memo may
+    change. Includes point mostly down the list (shared subtrees, as providers are), so that
+    verdicts are remembered and reused often."""
+    names = [f"d{i}.example" for i in range(6)]
+    table: dict[tuple[str, RType], Answer] = {}
+    for i, name in enumerate(names):
+        kind = draw(st.sampled_from(["record"] * 4 + ["none", "nxdomain"]))
+        if kind == "nxdomain":
+            continue
+        if kind == "none":
+            table[(name, T)] = txt("not spf")
+            continue
+        below = names[i + 1 :] or names
+        include = st.one_of(
+            st.sampled_from(below), st.sampled_from(below), st.sampled_from(names)
+        ).map(lambda n: f"include:{n}")
+        term = st.one_of(
+            include,
+            include,
+            st.sampled_from(
+                ["ip4:192.0.2.0/25", "ip4:198.51.100.9", "ip6:2001:db8::/64", "mx", "a"]
+            ),
+            st.sampled_from(["a:nx1.example", "a:nx2.example", "a:host.example"]),
+            st.sampled_from(["exists:%{i}.allow.example", "exists:%{l}.allow.example", "ptr"]),
+        )
+        terms = draw(st.lists(term, max_size=4))
+        tail = draw(st.sampled_from(["-all", "~all", "?all", "", "redirect"]))
+        if tail == "redirect":
+            tail = f"redirect={draw(st.sampled_from(below))}"
+        table[(name, T)] = txt(" ".join(["v=spf1", *terms, tail]).strip())
+        table[(name, MXT)] = Answer(Rcode.NOERROR, (MX(10, "host.example"),))
+        table[(name, A)] = addrs("198.51.100.9")
+    table[("host.example", A)] = addrs("192.0.2.77")
+    table[("host.example", AAAA)] = addrs("2001:db8::5")
+    table[("1.2.0.192.allow.example", A)] = addrs("127.0.0.2")
+    table[("alice.allow.example", A)] = addrs("127.0.0.2")
+    return lived(table)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spf_worlds(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(_IPS),
+            st.sampled_from([f"d{i}.example" for i in range(6)]),
+            st.sampled_from(["alice", "bob"]),
+        ),
+        min_size=4,
+        max_size=16,
+    ),
+)
+def test_include_memo_never_changes_an_outcome(
+    world: dict[tuple[str, RType], Answer], checks: list[tuple[str, str, str]]
+) -> None:
+    memo = IncludeMemo()
+    answer = answers_from(world)
+    for ip, domain, local in checks:
+        sender = f"{local}@{domain}"
+        want = run_sync(check_host(ip, domain, sender, "h"), answer)
+        got = run_sync(check_host(ip, domain, sender, "h", memo=memo), answer)
+        keys = ("result", "mechanism", "lookups", "void_lookups", "explanation")
+        assert [getattr(got, k) for k in keys] == [getattr(want, k) for k in keys]
+        assert (got.problem and got.problem.code) == (want.problem and want.problem.code)
+    target(float(memo.hits))  # steer the search toward worlds where the memo is used
