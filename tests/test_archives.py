@@ -137,6 +137,13 @@ def test_maildir_and_eml_folders(tmp_path: Path) -> None:
     ]
     assert [i.index for i in got] == [1, 2, 3, 4, 5] and all(i.source == str(folder) for i in got)
     assert count_messages([str(folder)]) is None  # it holds an mbox: counting means reading it
+    (folder / "old.mbox").unlink()
+    assert count_messages([str(folder)]) == len(items(folder)) == 3
+    # a file is counted as read_file takes it: by its first bytes, not its name
+    (folder / "d.eml").write_bytes(mbox_of(MSGS[3:]))
+    assert count_messages([str(folder)]) is None
+    assert count_messages([str(folder / "a.eml"), str(folder / "2023" / "q4" / "c.eml.gz")]) == 2
+    assert count_messages([str(folder / "a.eml"), "-"]) is None
 
 
 def test_single_eml_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -501,15 +501,35 @@ def _stdin() -> BinaryIO:
     return buf
 
 
+def _single_message(path: str) -> bool:
+    """Whether ``read_file`` takes ``path`` as one message (or one error), not as an mbox:
+    the same look at its first bytes."""
+    try:
+        with open(path, "rb") as f:
+            stream = _open_stream(f, Limits())
+            head = b""
+            while len(head) < 5:
+                more = stream.read(5 - len(head))
+                if not more:
+                    break
+                head += more
+    except (OSError, ArchiveError):
+        return True  # read_file makes one error item of it
+    return head != b"From "
+
+
 def count_messages(paths: Sequence[str]) -> int | None:
-    """How many items a run will have, when that is cheap to know (folders only)."""
-    if not paths or any(p == "-" or not os.path.isdir(p) for p in paths):
+    """How many items a run will have, when that is cheap to know: Maildirs, .eml files and
+    folders of them. None for stdin and for any mbox (counting means reading it)."""
+    if not paths:
         return None
     total = 0
     for p in paths:
-        for file, kind in walk_folder(p):
-            if kind == "maildir" or file.lower().endswith(".eml"):
-                total += 1
-            else:
-                return None  # an mbox: counting means reading it
+        if p == "-":
+            return None
+        files = walk_folder(p) if os.path.isdir(p) else iter([(p, None)])
+        for file, kind in files:
+            if kind != "maildir" and not _single_message(file):
+                return None
+            total += 1
     return total
