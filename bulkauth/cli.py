@@ -149,6 +149,23 @@ def _check_inputs(paths: list[str]) -> None:
             raise _fail(f"{p}: no such file (give domain lists, or '-' for stdin)")
 
 
+def _sections(spec: str | None) -> tuple[str, ...]:
+    """--sections a,b,c: known section names, in record order; () for all of them."""
+    from bulkauth.core.domain import SECTIONS
+
+    if spec is None:
+        return ()
+    asked = {s.strip().lower().replace("-", "_") for s in spec.split(",") if s.strip()}
+    unknown = sorted(asked - set(SECTIONS))
+    if unknown or not asked:
+        raise typer.BadParameter(
+            f"unknown section(s) {', '.join(unknown) or '(none given)'}: choose from "
+            + ", ".join(SECTIONS),
+            param_hint="--sections",
+        )
+    return tuple(s for s in SECTIONS if s in asked)
+
+
 def _selectors(spec: str | None) -> list[str]:
     """--selectors a,b,c or @FILE; checked once here so bad ones are not reported per domain."""
     from bulkauth.core.dkimprobe import selectors_to_try
@@ -213,6 +230,15 @@ def domains(
             help="Find the organisational DMARC record by 'psl' (RFC 7489) or 'tree' (RFC 9989).",
         ),
     ] = "psl",
+    sections: Annotated[
+        str | None,
+        typer.Option(
+            "--sections",
+            help="Audit only these sections, e.g. spf,dmarc,mx (default: all of spf, dmarc, "
+            "dkim, mx, mta_sts, tls_rpt, bimi). The others are null, and so is the posture "
+            "unless spf, dmarc, dkim and mx are all audited.",
+        ),
+    ] = None,
 ) -> None:
     """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
 
@@ -239,6 +265,7 @@ def domains(
     _check_inputs(files or [])
     config.dmarc_discovery = _discovery(dmarc_discovery)
     config.selectors = _selectors(selectors)
+    config.sections = _sections(sections)
     config.workers = workers
     try:
         outcome, _ = run_domains(files or ["-"], config)

@@ -239,9 +239,18 @@ DOMAIN_OK: JSON = obj(
         **_BASE,
         "status": {"const": "ok"},
         "domain": {"type": "string", "description": "the A-label domain checked"},
-        "exists": nullable(BOOL),
-        "posture": POSTURE,
-        **{name: s for name, s in SECTIONS.items()},
+        "exists": {
+            **nullable(BOOL),
+            "description": "false: NXDOMAIN; null: DNS could not say, or mx was not audited",
+        },
+        "posture": {
+            **nullable(POSTURE),
+            "description": "null when --sections left out spf, dmarc, dkim or mx",
+        },
+        **{
+            name: {**nullable(s), "description": "null when --sections left it out"}
+            for name, s in SECTIONS.items()
+        },
     }
 )
 DOMAIN_NOT_OK: JSON = obj(

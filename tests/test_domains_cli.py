@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -216,3 +217,33 @@ def test_progress_bar_on_stderr_and_records_alone_on_stdout() -> None:
     assert bar.stdout == quiet.stdout  # stdout carries the NDJSON only
     for proc in (bar, quiet):
         assert b"records in" in proc.stderr and b"dns (zones)" in proc.stderr
+
+
+def _queries(stderr: bytes) -> int:
+    m = re.search(rb"([\d,]+) queries sent", stderr)
+    assert m is not None, stderr
+    return int(m.group(1).replace(b",", b""))
+
+
+def test_sections_audits_only_what_is_asked() -> None:
+    args = ("domains", "data/domains.txt", "--zones", "data/zones", "--no-progress")
+    full = bulkauth(*args)
+    scoped = bulkauth(*args, "--sections", "spf,DMARC,mx")
+    core = bulkauth(*args, "--sections", "mx,dkim,dmarc,spf")
+    validator = jsonschema.Draft202012Validator(SCHEMAS["domains"])
+    for whole, part, four in zip(
+        records(full.stdout), records(scoped.stdout), records(core.stdout), strict=True
+    ):
+        assert not list(validator.iter_errors(part)), part
+        if whole["status"] != "ok":
+            assert part == whole
+            continue
+        for s in ("spf", "dmarc", "mx"):
+            assert part[s] == whole[s]
+        assert all(part[s] is None for s in ("dkim", "mta_sts", "tls_rpt", "bimi"))
+        assert part["posture"] is None and part["exists"] == whole["exists"]
+        # spf, dmarc, dkim and mx decide the posture: with them it is the full run's
+        assert four["posture"] == whole["posture"] and four["bimi"] is None
+    assert _queries(scoped.stderr) < _queries(core.stderr) < _queries(full.stderr)
+    bad = bulkauth(*args, "--sections", "spf,dkmi", check=False)
+    assert bad.returncode == 2 and b"dkmi" in bad.stderr

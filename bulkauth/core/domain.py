@@ -3,7 +3,7 @@ and the posture summary a warehouse can group by."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from bulkauth.core.dkimprobe import DkimAudit, mark_parked, probe_dkim
@@ -30,33 +30,48 @@ POSTURES = (
 )
 
 
+#: the sections the posture is decided from
+POSTURE_SECTIONS = ("spf", "dmarc", "dkim", "mx")
+
+
 def audit_domain(
-    domain: str, dmarc_discovery: Method = "psl", selectors: Sequence[str] = ()
+    domain: str,
+    dmarc_discovery: Method = "psl",
+    selectors: Sequence[str] = (),
+    sections: Collection[str] = SECTIONS,
 ) -> Step[dict[str, Any]]:
-    """All sections of one domain's record (without the input bookkeeping fields)."""
-    spf, dmarc, dkim, mx, mta_sts, tls_rpt, bimi = yield from parallel(
-        audit_spf(domain),
-        audit_dmarc(domain, dmarc_discovery),
-        probe_dkim(domain, selectors),
-        audit_mx(domain),
-        audit_mta_sts(domain),
-        audit_tls_rpt(domain),
-        audit_bimi(domain),
+    """The sections of one domain's record (without the input bookkeeping fields).
+
+    ``sections``: which to audit (``--sections``); the others are ``None``, and so is the
+    posture unless all of POSTURE_SECTIONS were audited, and ``exists`` without ``mx``.
+    """
+    audits: dict[str, Callable[[], Step[Any]]] = {
+        "spf": lambda: audit_spf(domain),
+        "dmarc": lambda: audit_dmarc(domain, dmarc_discovery),
+        "dkim": lambda: probe_dkim(domain, selectors),
+        "mx": lambda: audit_mx(domain),
+        "mta_sts": lambda: audit_mta_sts(domain),
+        "tls_rpt": lambda: audit_tls_rpt(domain),
+        "bimi": lambda: audit_bimi(domain),
+    }
+    names = [s for s in SECTIONS if s in sections]
+    got: dict[str, Any] = dict(
+        zip(names, (yield from parallel(*(audits[n]() for n in names))), strict=True)
     )
-    parked = is_parked(spf, mx)
-    if parked:
-        dkim = mark_parked(dkim)
-    bimi = yield from _bimi_with_fallback(domain, bimi, dmarc)
+    spf, dmarc, dkim, mx = (got.get(s) for s in POSTURE_SECTIONS)
+    parked = spf is not None and mx is not None and is_parked(spf, mx)
+    if parked and dkim is not None:
+        got["dkim"] = dkim = mark_parked(dkim)
+    if "bimi" in got:
+        got["bimi"] = yield from _bimi_with_fallback(domain, got["bimi"], dmarc)
     return {
-        "exists": mx.domain_exists,
-        "posture": posture(spf, dmarc, dkim, mx, parked),
-        "spf": spf.to_dict(),
-        "dmarc": dmarc.to_dict(),
-        "dkim": dkim.to_dict(),
-        "mx": mx.to_dict(),
-        "mta_sts": mta_sts.to_dict(),
-        "tls_rpt": tls_rpt.to_dict(),
-        "bimi": bimi.to_dict(),
+        "exists": mx.domain_exists if mx is not None else None,
+        "posture": (
+            posture(spf, dmarc, dkim, mx, parked)
+            if spf is not None and dmarc is not None and dkim is not None and mx is not None
+            else None
+        ),
+        **{s: got[s].to_dict() if s in got else None for s in SECTIONS},
     }
 
 
@@ -68,12 +83,13 @@ def is_parked(spf: SpfAudit, mx: MxAudit) -> bool:
     return mx.null_mx or (sends_nothing and mx.state is State.MISSING)
 
 
-def _bimi_with_fallback(domain: str, bimi: BimiAudit, dmarc: DmarcAudit) -> Step[BimiAudit]:
+def _bimi_with_fallback(domain: str, bimi: BimiAudit, dmarc: DmarcAudit | None) -> Step[BimiAudit]:
     # BIMI falls back to the organisational domain's record, and needs an enforcing DMARC policy
+    # (which is not judged when DMARC was not audited)
     org = org_domain(domain)
     if bimi.state is State.MISSING and org and org != domain:
         bimi = yield from audit_bimi(org)
-    if bimi.state is State.VALID and not _enforced(dmarc):
+    if bimi.state is State.VALID and dmarc is not None and not _enforced(dmarc):
         bimi.problems.append(
             Problem(
                 "bimi.dmarc_not_enforced",

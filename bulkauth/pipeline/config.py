@@ -26,6 +26,8 @@ class RunConfig:
     dmarc_discovery: Method = "psl"
     #: DKIM selectors to probe besides the built-in list
     selectors: list[str] = field(default_factory=list)
+    #: domains: the sections to audit (--sections); empty: all of them
+    sections: tuple[str, ...] = ()
     #: spf --input: keep each check's trace of terms in its record (--trace)
     spf_trace: bool = False
     #: the zone files of --zones, once loaded (a ZoneSet), shared by forked worker processes

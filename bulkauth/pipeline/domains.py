@@ -34,7 +34,10 @@ async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Recor
         domain = parse_domain(item.text)
     except NameError_ as exc:
         return invalid_input(item, exc.code, str(exc))
-    sections = await drive(audit_domain(domain, config.dmarc_discovery, config.selectors), resolver)
+    sections = await drive(
+        audit_domain(domain, config.dmarc_discovery, config.selectors, config.sections or SECTIONS),
+        resolver,
+    )
     return {**_base(item), "domain": domain, "status": "ok", **sections}
 
 
