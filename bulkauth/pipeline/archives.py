@@ -352,17 +352,23 @@ def read_file(
         f.close()
 
 
+def _head(stream: _Stream) -> bytes:
+    """The first 5 bytes (fewer at the end): enough to tell an mbox's ``From `` line."""
+    head = b""
+    while len(head) < 5:
+        more = stream.read(5 - len(head))
+        if not more:
+            break
+        head += more
+    return head
+
+
 def _read_stream(
     f: BinaryIO, source: str, path: str, limits: Limits, kind: Kind | None, index_start: int
 ) -> Iterator[MessageItem]:
     try:
         stream = _open_stream(f, limits)
-        head = b""
-        while len(head) < 5:
-            more = stream.read(5 - len(head))
-            if not more:
-                break
-            head += more
+        head = _head(stream)
     except ArchiveError as exc:
         yield MessageItem(
             source,
@@ -506,13 +512,7 @@ def _single_message(path: str) -> bool:
     the same look at its first bytes."""
     try:
         with open(path, "rb") as f:
-            stream = _open_stream(f, Limits())
-            head = b""
-            while len(head) < 5:
-                more = stream.read(5 - len(head))
-                if not more:
-                    break
-                head += more
+            head = _head(_open_stream(f, Limits()))
     except (OSError, ArchiveError):
         return True  # read_file makes one error item of it
     return head != b"From "
