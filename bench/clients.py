@@ -45,7 +45,7 @@ Ask = Callable[[str, str], Awaitable[str]]
 
 async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitable[None]]]:
     """A fresh client: (ask(name, type) -> rcode name, close)."""
-    from bulkauth.core.model import Query, RType
+    from bulkauth.core.common.model import Query, RType
 
     if client == "raw-aiodns":
         import aiodns

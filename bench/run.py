@@ -168,7 +168,7 @@ def clients(queries: Path, seconds: float, rounds: int) -> dict[str, Any]:
 
 
 async def _compare(sample: list[tuple[str, str]]) -> dict[str, Any]:
-    from bulkauth.core.model import Answer, Query, RType
+    from bulkauth.core.common.model import Answer, Query, RType
     from bulkauth.dns.live import AiodnsBackend
     from bulkauth.dns.udp import UdpBackend
 

@@ -168,7 +168,7 @@ def _sections(spec: str | None) -> tuple[str, ...]:
 
 def _selectors(spec: str | None) -> list[str]:
     """--selectors a,b,c or @FILE; checked once here so bad ones are not reported per domain."""
-    from bulkauth.core.dkimprobe import selectors_to_try
+    from bulkauth.core.dkim.probe import selectors_to_try
 
     if not spec:
         return []
@@ -444,7 +444,7 @@ def messages(
     ] = "openssl",
 ) -> None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
-    from bulkauth.core.msgcheck import CheckOptions
+    from bulkauth.core.message.check import CheckOptions
     from bulkauth.dns.zonefile import ZoneLoadError
     from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.messages import MessageOptions, run_messages

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dnsserver import DnsServer
+
+from tests.dnsserver import DnsServer
 
 # --- wire-level DNS: async tests and the loopback DNS server ------------------------------------
 #

@@ -7,16 +7,13 @@ import functools
 import math
 import random
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from bench.mailgen import _CLOCK, KeyPair, make_key, openssl_signing
-from bulkauth.core.model import Answer, Query, Rcode, RType
-
-SUITES = Path(__file__).resolve().parents[2] / "shared" / "suites"
+from bulkauth.core.common.model import Answer, Query, Rcode, RType
 
 
 @functools.cache

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from bulkauth.core.dkimprobe import DkimAudit, mark_parked, probe_dkim
-from bulkauth.core.dmarc import DmarcAudit, Method, audit_dmarc
-from bulkauth.core.model import Problem, State
+from bulkauth.core.common.model import Problem, State
+from bulkauth.core.common.psl import org_domain
+from bulkauth.core.common.step import Step, parallel
+from bulkauth.core.dkim.probe import DkimAudit, mark_parked, probe_dkim
+from bulkauth.core.dmarc.record import DmarcAudit, Method, audit_dmarc
 from bulkauth.core.mx import MxAudit, audit_mx
-from bulkauth.core.psl import org_domain
 from bulkauth.core.smtpsec import BimiAudit, audit_bimi, audit_mta_sts, audit_tls_rpt
-from bulkauth.core.spf_audit import SpfAudit, audit_spf
-from bulkauth.core.step import Step, parallel
+from bulkauth.core.spf.audit import SpfAudit, audit_spf
 
 SCHEMA = "bulkauth.domain/1"
 SECTIONS = ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi")

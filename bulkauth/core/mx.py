@@ -6,8 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkauth.core.model import MX, DnsFailure, Problem, Query, RType, State, state_from
-from bulkauth.core.step import Step, ask, ask_all
+from bulkauth.core.common.model import MX, DnsFailure, Problem, Query, RType, State, state_from
+from bulkauth.core.common.step import Step, ask, ask_all
 
 #: hosts whose addresses we look up; a hostile MX set of thousands must not fan out
 MAX_HOSTS_RESOLVED = 10

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bulkauth.core.dkimkey import TagListError, parse_tag_list
-from bulkauth.core.model import DnsFailure, Problem, Query, RType, State, state_from
-from bulkauth.core.step import Step, ask
+from bulkauth.core.common.model import DnsFailure, Problem, Query, RType, State, state_from
+from bulkauth.core.common.step import Step, ask
+from bulkauth.core.dkim.key import TagListError, parse_tag_list
 
 # RFC 8461 3.1: sts-id = 1*32(ALPHA / DIGIT)
 _STS_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol
 
-from bulkauth.core.model import Answer, Query
+from bulkauth.core.common.model import Answer, Query
 
 
 class Backend(Protocol):

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from bulkauth.core.model import Answer, Query, Rcode
+from bulkauth.core.common.model import Answer, Query, Rcode
 
 
 class AnswerCache:

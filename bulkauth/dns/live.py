@@ -46,7 +46,7 @@ from typing import Any
 import aiodns
 import pycares
 
-from bulkauth.core.model import MX, Answer, Query, Rcode, Rdata, RType
+from bulkauth.core.common.model import MX, Answer, Query, Rcode, Rdata, RType
 from bulkauth.dns.backend import check_nameserver
 
 #: every c-ares error number we can meet on a query, mapped once (DESIGN.md: one boundary)

@@ -17,9 +17,9 @@ from typing import TypeVar
 
 import anyio
 
-from bulkauth.core.model import Answer, Counters, Query, Rcode, Rdata, RType
-from bulkauth.core.names import NameError_, normalize_query_name
-from bulkauth.core.step import Step
+from bulkauth.core.common.model import Answer, Counters, Query, Rcode, Rdata, RType
+from bulkauth.core.common.names import NameError_, normalize_query_name
+from bulkauth.core.common.step import Step
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.cache import AnswerCache
 from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bulkauth.core.model import Answer, Query, Rcode
+from bulkauth.core.common.model import Answer, Query, Rcode
 from bulkauth.dns.backend import parse_nameserver
 from bulkauth.dns.wire import WireError, build_query, parse_answer, reply_has_opt
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from bulkauth.core.model import MX, Answer, Query, Rcode, Rdata, RType
+from bulkauth.core.common.model import MX, Answer, Query, Rcode, Rdata, RType
 
 _RCODES = {
     0: Rcode.NOERROR,

@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from bulkauth.core.model import MX, Answer, Query, Rcode, Rdata, RType
+from bulkauth.core.common.model import MX, Answer, Query, Rcode, Rdata, RType
 
 _MAX_CNAME_HOPS = 16
 

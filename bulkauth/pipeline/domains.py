@@ -5,9 +5,9 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
-from bulkauth.core import psl
+from bulkauth.core.common import psl
+from bulkauth.core.common.names import NameError_, parse_domain
 from bulkauth.core.domain import SCHEMA, SECTIONS, audit_domain
-from bulkauth.core.names import NameError_, parse_domain
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig
 from bulkauth.pipeline.jobs import Failed, Job, Output, Work, choose_workers, run_job

@@ -25,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from bulkauth.core.model import Counters
+from bulkauth.core.common.model import Counters
 from bulkauth.dns.resolver import Resolver
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.progress import Brief, RunProgress, brief

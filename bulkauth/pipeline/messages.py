@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bulkauth.core import psl
-from bulkauth.core.dkimverify import verify_crypto
-from bulkauth.core.dmarc import DmarcDiscovery
-from bulkauth.core.message import MessageDefect
-from bulkauth.core.model import State
-from bulkauth.core.msgcheck import (
+from bulkauth.core.common import psl
+from bulkauth.core.common.model import State
+from bulkauth.core.dkim.verify import verify_crypto
+from bulkauth.core.dmarc.record import DmarcDiscovery
+from bulkauth.core.message.check import (
     SCHEMA,
     SECTIONS,
     CheckOptions,
@@ -39,7 +38,8 @@ from bulkauth.core.msgcheck import (
     plan_message,
     spf_key,
 )
-from bulkauth.core.spf import SpfResult
+from bulkauth.core.message.headers import MessageDefect
+from bulkauth.core.spf.evaluate import SpfResult
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.archives import Limits, MessageItem, count_messages, read_sources
 from bulkauth.pipeline.config import RunConfig

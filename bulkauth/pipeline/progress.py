@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from bulkauth.core.model import Counters
+from bulkauth.core.common.model import Counters
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulkauth.core.spf import IncludeMemo, SpfResult, check_mailfrom, parse_ip
+from bulkauth.core.spf.evaluate import IncludeMemo, SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.jobs import Failed, Job, Output, Work, choose_workers, run_job

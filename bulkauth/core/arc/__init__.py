@@ -1,0 +1,1 @@
+"""ARC (RFC 8617): chain validation."""

@@ -1,0 +1,1 @@
+"""What every protocol shares: the answer model, the step protocol, names, the PSL, tag lists."""

@@ -1,0 +1,1 @@
+"""DMARC (RFC 7489, RFC 9989 discovery): records, policy discovery, report destinations, alignment."""

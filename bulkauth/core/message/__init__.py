@@ -1,0 +1,1 @@
+"""One archived message: headers, addresses, Received, Authentication-Results, the clock, the check."""
