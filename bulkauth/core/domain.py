@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from bulkauth.core.bimi import BimiAudit, audit_bimi
 from bulkauth.core.common.model import Problem, State
 from bulkauth.core.common.psl import org_domain
 from bulkauth.core.common.step import Step, parallel
-from bulkauth.core.dkim.probe import DkimAudit, mark_parked, probe_dkim
-from bulkauth.core.dmarc.record import DmarcAudit, Method, audit_dmarc
+from bulkauth.core.dkim.probe import DkimAudit, audit_dkim, mark_parked
+from bulkauth.core.dmarc.audit import DmarcAudit, audit_dmarc
+from bulkauth.core.dmarc.discovery import Method
+from bulkauth.core.mta_sts import audit_mta_sts
 from bulkauth.core.mx import MxAudit, audit_mx
-from bulkauth.core.smtpsec import BimiAudit, audit_bimi, audit_mta_sts, audit_tls_rpt
 from bulkauth.core.spf.audit import SpfAudit, audit_spf
+from bulkauth.core.tls_rpt import audit_tls_rpt
 
 SCHEMA = "bulkauth.domain/1"
 SECTIONS = ("spf", "dmarc", "dkim", "mx", "mta_sts", "tls_rpt", "bimi")
@@ -48,7 +51,7 @@ def audit_domain(
     audits: dict[str, Callable[[], Step[Any]]] = {
         "spf": lambda: audit_spf(domain),
         "dmarc": lambda: audit_dmarc(domain, dmarc_discovery),
-        "dkim": lambda: probe_dkim(domain, selectors),
+        "dkim": lambda: audit_dkim(domain, selectors),
         "mx": lambda: audit_mx(domain),
         "mta_sts": lambda: audit_mta_sts(domain),
         "tls_rpt": lambda: audit_tls_rpt(domain),

@@ -9,7 +9,7 @@ from bulkauth.dns.backend import Backend
 from bulkauth.dns.resolver import ResolverConfig
 
 if TYPE_CHECKING:
-    from bulkauth.core.dmarc.record import Method
+    from bulkauth.core.dmarc.discovery import Method
 
 
 @dataclass(slots=True)

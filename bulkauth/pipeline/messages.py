@@ -25,8 +25,7 @@ from typing import Any
 
 from bulkauth.core.common import psl
 from bulkauth.core.common.model import State
-from bulkauth.core.dkim.verify import verify_crypto
-from bulkauth.core.dmarc.record import DmarcDiscovery
+from bulkauth.core.dmarc.discovery import DmarcDiscovery
 from bulkauth.core.message.check import (
     SCHEMA,
     SECTIONS,
@@ -37,6 +36,7 @@ from bulkauth.core.message.check import (
     lookups,
     plan_message,
     spf_key,
+    verify_crypto,
 )
 from bulkauth.core.message.headers import MessageDefect
 from bulkauth.core.spf.evaluate import SpfResult

@@ -172,7 +172,7 @@ def selectors_to_try(extra: Iterable[str] = ()) -> tuple[list[str], list[Problem
     return out, problems
 
 
-def probe_dkim(
+def audit_dkim(
     domain: str, extra_selectors: Iterable[str] = (), parked: bool = False
 ) -> Step[DkimAudit]:
     """Find and grade DKIM keys of ``domain`` at the built-in and ``extra_selectors``.
@@ -307,8 +307,8 @@ __all__ = [
     "BUILTIN_SELECTORS",
     "DkimAudit",
     "FoundKey",
+    "audit_dkim",
     "mark_parked",
-    "probe_dkim",
     "selectors_to_try",
     "wildcard_selector",
 ]

@@ -22,8 +22,8 @@ else that makes verification impossible and will not change on retry (no key, re
 key record, unsupported algorithm, expired); ``temperror`` a DNS failure; ``policy`` a signature
 that verifies with an RSA key under 1024 bits, which RFC 8301 3.2 forbids accepting.
 
-ARC (RFC 8617) chain validation runs through dkimpy's ``ARC.verify`` with a ``dnsfunc`` that
-reads the same prefetched answers; its known failure modes are turned into named results.
+ARC (RFC 8617), which signs with the same keys, is ``bulkauth.core.arc.verify``; a whole message
+(DKIM and ARC, keys prefetched) is ``bulkauth.core.message.check``.
 """
 
 from __future__ import annotations
@@ -55,9 +55,7 @@ from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_d
 from bulkauth.core.message.headers import (
     Header,
     HeaderBlock,
-    MessageDefect,
     parse_header_block,
-    unfold,
 )
 
 Crypto = Literal["openssl", "python"]
@@ -68,8 +66,6 @@ CLOCK_SKEW = 36_000
 #: signatures verified per message; the rest are reported, not verified (a hostile message can
 #: carry thousands, each costing a DNS query and an RSA operation)
 MAX_SIGNATURES = 32
-#: RFC 8617 5.1.1.1: a chain with more instances than this fails
-MAX_ARC_INSTANCES = 50
 
 _HASHES: dict[bytes, tuple[str, str]] = {
     # a= value -> (key type, hash)
@@ -171,32 +167,22 @@ def dkim_headers(headers: Sequence[Header]) -> list[Header]:
     return [h for h in headers if h[0].lower() == b"dkim-signature"]
 
 
-def arc_headers(headers: Sequence[Header]) -> list[Header]:
-    return [h for h in headers if h[0].lower() in (b"arc-seal", b"arc-message-signature")]
-
-
-def key_names(headers: Sequence[Header]) -> list[str]:
-    """Every key name the DKIM signatures and ARC sets of a message need, deduplicated, in
-    order: what the pipeline prefetches before verification."""
-    out: dict[str, None] = {}
+def dkim_key_names(headers: Sequence[Header]) -> list[str]:
+    """The key names the DKIM signatures of a message need, in order (duplicates kept)."""
+    out: list[str] = []
     for _, value in dkim_headers(headers)[:MAX_SIGNATURES]:
         sig = _tags(value)
         name = key_name(sig) if sig is not None else None
         if name is not None:
-            out[name] = None
-    for _, value in arc_headers(headers)[: 2 * MAX_ARC_INSTANCES]:
-        sig = _tags(unfold(value))
-        name = key_name(sig) if sig is not None else None
-        if name is not None:
-            out[name] = None
-    return list(out)
+            out.append(name)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # One signature
 
 
-def _text(raw: bytes | None) -> str | None:
+def tag_text(raw: bytes | None) -> str | None:
     if raw is None:
         return None
     return _WS.sub(b" ", raw).decode("utf-8", "replace").strip()
@@ -263,7 +249,7 @@ _TAB_TO_SPACE = bytes.maketrans(b"\t", b" ")
 _SPACES = re.compile(rb"  +")
 #: dkimpy's RE_BTAG (the b= value to blank out) without its nested quantifiers: its FWS,
 #: ``(?:(?:\s*\r?\n)?\s+)?``, matches exactly ``\s*``, so ``(?:FWS[b64])*`` is "base64 and white
-#: space, ending in base64". Same matches (tests/test_dkimverify.py), ~20x faster on a
+#: space, ending in base64". Same matches (tests/core/dkim/test_dkimverify.py), ~20x faster on a
 #: 2048-bit signature, where dkimpy's took ~0.1 ms
 B_TAG = re.compile(rb"([;\s]b\s*=)(?:[\sa-zA-Z0-9+/=]*[a-zA-Z0-9+/=])?(?:\r?\n\Z)?")
 
@@ -273,7 +259,7 @@ def relaxed_body(body: bytes) -> bytes:
 
     dkimpy rewrites every run of WSP to one space with a regex, which substitutes at every word
     boundary; here tabs become spaces by table and only runs of two or more are rewritten, after
-    which trailing WSP is exactly one space before a CRLF. ``tests/test_dkimverify.py`` checks the
+    which trailing WSP is exactly one space before a CRLF. ``tests/core/dkim/test_dkimverify.py`` checks the
     equality against dkimpy on generated bodies.
     """
     b = body.translate(_TAB_TO_SPACE)
@@ -479,11 +465,11 @@ def verify_signature(
     sig = _tags(header[1])
     if sig is None:
         return res.done("neutral", "dkim.sig_syntax", "the signature is not a valid tag=value list")
-    res.d, res.s, res.a = _text(sig.get(b"d")), _text(sig.get(b"s")), _text(sig.get(b"a"))
-    res.c, res.i = _text(sig.get(b"c")), _text(sig.get(b"i"))
+    res.d, res.s, res.a = tag_text(sig.get(b"d")), tag_text(sig.get(b"s")), tag_text(sig.get(b"a"))
+    res.c, res.i = tag_text(sig.get(b"c")), tag_text(sig.get(b"i"))
     res.t, res.x, res.l = _int(sig.get(b"t")), _int(sig.get(b"x")), _int(sig.get(b"l"))
     if b"h" in sig:
-        res.h = [h.strip().lower() for h in _text(sig[b"h"]).split(":") if h.strip()]  # type: ignore[union-attr]
+        res.h = [h.strip().lower() for h in tag_text(sig[b"h"]).split(":") if h.strip()]  # type: ignore[union-attr]
     if b"b" in sig:
         res.b_prefix = _WS.sub(b"", sig[b"b"])[:12].decode("ascii", "replace")
 
@@ -557,7 +543,7 @@ def verify_signature(
             return res.done(
                 "permerror",
                 "dkim.unsupported_query_method",
-                f"q={_text(sig[b'q'])} offers no dns/txt",
+                f"q={tag_text(sig[b'q'])} offers no dns/txt",
             )
     if res.t is not None and res.t > as_of + CLOCK_SKEW:
         return res.done(
@@ -742,171 +728,3 @@ def verify_dkim(
                 )
             )
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# ARC (RFC 8617) through dkimpy
-
-
-@dataclass(slots=True)
-class ArcResult:
-    result: str = "none"  # none, pass, fail, temperror, permerror
-    code: str | None = None
-    message: str = ""
-    instances: int = 0
-    oldest_ams_domain: str | None = None
-    sets: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "result": self.result,
-            "code": self.code,
-            "message": self.message,
-            "instances": self.instances,
-            "oldest_ams_domain": self.oldest_ams_domain,
-            "sets": self.sets,
-        }
-
-
-_INSTANCE = re.compile(rb"(?:^|;)\s*i\s*=\s*(\d{1,6})\s*(?:;|$)")
-
-
-def _arc_reason_code(reason: str) -> str:
-    """Name dkimpy's ARC failure reasons (dkimpy 1.1.8 texts; tests pin them)."""
-    low = reason.lower()
-    if "reported failure, the chain is terminated" in low:
-        return "arc.chain_terminated"
-    if "most recent arc-message-signature did not validate" in low:
-        return "arc.ams_invalid"
-    if "did not validate" in low:
-        return "arc.seal_invalid"
-    if "reported invalid status" in low:
-        return "arc.cv_invalid"
-    if "unknown signature algorithm" in low:
-        return "arc.unsupported_algorithm"
-    return "arc.structure"
-
-
-def verify_arc(raw: bytes, headers: Sequence[Header], keys: KeyTable) -> ArcResult:
-    """Validate the ARC chain with dkimpy, answering its key lookups from ``keys``. Never raises.
-
-    Named cases where dkimpy 1.1.8 needs help:
-
-    * a DNS failure for any key of the chain is ``temperror`` (``arc.dns_error``): dkimpy would
-      read the missing answer as "no key" and fail the chain;
-    * ARC sets signed with ed25519 fail (``arc.unsupported_algorithm``): dkimpy's ARC accepts
-      only rsa-sha256, as RFC 8617 defines;
-    * ``ARC-Message-Signature:i=3;`` (no space before ``i=``) makes dkimpy raise IndexError, as
-      it finds the raw AMS by the substring `` i=3;``: that is ``permerror``
-      (``arc.verifier_crash``) naming the cause, as is any other exception from dkimpy.
-    """
-    out = ArcResult()
-    arc = arc_headers(headers)
-    seals = [h for h in arc if h[0].lower() == b"arc-seal"]
-    all_arc = [h for h in headers if h[0].lower() in dkim.ARC.ARC_HEADERS]
-    if not all_arc:
-        return out
-    instances: dict[int, dict[bytes, bytes]] = {}
-    for name, value in all_arc:
-        flat = unfold(value)
-        m = _INSTANCE.search(flat)
-        if m is None:
-            continue
-        i = int(m.group(1))
-        if name.lower() == b"arc-message-signature":
-            tags = _tags(flat)
-            if tags is not None:
-                instances[i] = tags
-    out.instances = max(
-        (int(m.group(1)) for _, v in all_arc if (m := _INSTANCE.search(unfold(v)))), default=0
-    )
-    if 1 in instances:
-        out.oldest_ams_domain = _text(instances[1].get(b"d"))
-    if out.instances > MAX_ARC_INSTANCES:
-        return _arc_done(
-            out,
-            "fail",
-            "arc.too_many_instances",
-            f"{out.instances} ARC sets; RFC 8617 allows {MAX_ARC_INSTANCES}",
-        )
-    if not seals and not instances:
-        return _arc_done(out, "fail", "arc.structure", "ARC fields without a complete set")
-    for _, value in arc:
-        tags = _tags(unfold(value))
-        kname = key_name(tags) if tags is not None else None
-        rec = keys.get(kname) if kname is not None else None
-        if rec is not None and rec.failed:
-            return _arc_done(
-                out, "temperror", "arc.dns_error", f"DNS lookup of {kname} TXT failed ({rec.rcode})"
-            )
-
-    def dnsfunc(qname: bytes, timeout: float = 5) -> bytes | None:
-        n = qname.decode("ascii", "replace").rstrip(".").lower()
-        rec = keys.get(n)
-        if rec is None or not rec.texts:
-            return None
-        return rec.texts[0].encode("utf-8", "surrogateescape")
-
-    try:
-        cv, data, reason = dkim.ARC(raw, minkey=RSA_MIN_BITS).verify(dnsfunc=dnsfunc)
-    except IndexError as exc:
-        return _arc_done(
-            out,
-            "permerror",
-            "arc.verifier_crash",
-            "dkimpy's ARC verifier cannot locate an ARC-Message-Signature written without a space "
-            f"before i= (IndexError: {exc})",
-        )
-    except Exception as exc:
-        return _arc_done(
-            out,
-            "permerror",
-            "arc.verifier_crash",
-            f"dkimpy's ARC verifier failed: {type(exc).__name__}: {exc}"[:300],
-        )
-    for d in data:
-        out.sets.append(
-            {
-                "instance": d.get("instance"),
-                "ams_domain": _text(d.get("ams-domain")),
-                "ams_valid": bool(d.get("ams-valid")),
-                "as_domain": _text(d.get("as-domain")),
-                "as_valid": bool(d.get("as-valid")),
-                "cv": _text(d.get("cv")),
-            }
-        )
-    if cv == dkim.CV_Pass:
-        return _arc_done(out, "pass", None, "the chain validates")
-    if cv == dkim.CV_None:
-        return _arc_done(out, "none", None, str(reason))
-    # cv None: a seal said cv=fail, so the chain was already broken when it was sealed
-    return _arc_done(out, "fail", _arc_reason_code(str(reason)), str(reason)[:300])
-
-
-def _arc_done(out: ArcResult, result: str, code: str | None, message: str) -> ArcResult:
-    out.result, out.code, out.message = result, code, message
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# A message's verification
-
-
-def verify_crypto(
-    raw: bytes,
-    keys: KeyTable,
-    as_of: float,
-    crypto: Crypto = "openssl",
-    arc: bool = True,
-    block: HeaderBlock | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
-    the message's header block when the caller has parsed it already. Never raises.
-    """
-    try:
-        block, body = message_parts(raw, block)
-    except MessageDefect:
-        return [], None  # the caller parsed the same bytes; it reports the defect
-    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed)
-    arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
-    return [s.to_dict() for s in sigs], arc_out

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from bulkauth.core.common.model import Problem, State
 from bulkauth.core.common.psl import org_domain
-from bulkauth.core.dmarc.record import DmarcDiscovery, Policy
-from bulkauth.core.message.headers import FromInfo
+from bulkauth.core.dmarc.discovery import DmarcDiscovery
+from bulkauth.core.dmarc.record import Policy
+from bulkauth.core.message.addresses import FromInfo
 
 DmarcResult = Literal["pass", "fail", "none", "temperror", "permerror"]
 Mode = Literal["r", "s"]

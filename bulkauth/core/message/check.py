@@ -7,51 +7,41 @@ cheapest:
    Authentication-Results, the DKIM and ARC key names). Pure parsing.
 2. ``lookups(plan, options)``: a ``Step`` that asks DNS for everything at once: the DKIM/ARC keys,
    SPF's check_host() and DMARC policy discovery, side by side.
-3. ``dkimverify.verify_crypto(raw, keys, as_of)``: the CPU-bound part.
+3. ``verify_crypto(raw, keys, as_of)``: the CPU-bound part, DKIM signatures and the ARC chain.
 4. ``finish(plan, looked, signatures, arc)``: alignment, DMARC, comparison with history; the
    record's sections.
 
-``check_message_sync`` runs all four with an answer function, for tests and tools.
+``verify_message`` runs all four with an answer function, for tests and tools.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bulkauth.core.arc.verify import arc_headers, arc_key_names, verify_arc
 from bulkauth.core.common.model import Answer, Problem, Query, RType
 from bulkauth.core.common.step import Step, ask_all, parallel, run_sync
 from bulkauth.core.dkim.verify import (
     Crypto,
     KeyRecord,
+    KeyTable,
     aggregate,
-    arc_headers,
     dkim_headers,
-    key_names,
-    verify_crypto,
+    dkim_key_names,
+    message_parts,
+    verify_dkim,
 )
 from bulkauth.core.dmarc.alignment import evaluate
-from bulkauth.core.dmarc.record import DmarcDiscovery, Method, discover_dmarc
-from bulkauth.core.message.headers import (
-    AsOf,
-    AsOfMode,
-    AuthResults,
-    Envelope,
-    FromInfo,
-    HeaderBlock,
-    as_of_time,
-    auth_results_fields,
-    author_domain,
-    envelope_of,
-    iso,
-    parse_date,
-    parse_header_block,
-    received_fields,
-    receiver_results,
-)
+from bulkauth.core.dmarc.discovery import DmarcDiscovery, Method, discover_dmarc
+from bulkauth.core.message.addresses import Envelope, FromInfo, author_domain, envelope_of
+from bulkauth.core.message.auth_results import AuthResults, auth_results_fields, receiver_results
+from bulkauth.core.message.clock import AsOf, AsOfMode, as_of_time, iso, parse_date
+from bulkauth.core.message.headers import Header, HeaderBlock, MessageDefect, parse_header_block
 from bulkauth.core.message.history import compare
+from bulkauth.core.message.received import received_fields
 from bulkauth.core.spf.evaluate import SpfResult, check_mailfrom, mailfrom_identity
 
 SCHEMA = "bulkauth.message/1"
@@ -108,6 +98,12 @@ def plan_message(raw: bytes, options: CheckOptions, now: float) -> Plan:
         date=parse_date(block.first("Date")),
         problems=problems,
     )
+
+
+def key_names(headers: Sequence[Header]) -> list[str]:
+    """Every key name the DKIM signatures and ARC sets of a message need, deduplicated, in
+    order: what the pipeline prefetches before verification."""
+    return list(dict.fromkeys([*dkim_key_names(headers), *arc_key_names(headers)]))
 
 
 @dataclass(slots=True)
@@ -273,7 +269,27 @@ def finish(
     }
 
 
-def check_message_sync(
+def verify_crypto(
+    raw: bytes,
+    keys: KeyTable,
+    as_of: float,
+    crypto: Crypto = "openssl",
+    arc: bool = True,
+    block: HeaderBlock | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
+    the message's header block when the caller has parsed it already. Never raises.
+    """
+    try:
+        block, body = message_parts(raw, block)
+    except MessageDefect:
+        return [], None  # the caller parsed the same bytes; it reports the defect
+    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed)
+    arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
+    return [s.to_dict() for s in sigs], arc_out
+
+
+def verify_message(
     raw: bytes,
     answer: Callable[[Query], Answer],
     options: CheckOptions | None = None,

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bulkauth.core.message.headers import AuthResult, AuthResults
+from bulkauth.core.message.auth_results import AuthResult, AuthResults
 
 #: our DKIM reason code -> why we now disagree with a receiver that said pass
 _DKIM_WHY: dict[str, tuple[str, str]] = {

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bulkauth.core.dkim.verify import KeyRecord, key_names, verify_arc
+from bulkauth.core.arc.verify import verify_arc
+from bulkauth.core.dkim.verify import KeyRecord
+from bulkauth.core.message.check import key_names
 from bulkauth.core.message.headers import MessageDefect, parse_header_block
 from tests.paths import SUITES
 

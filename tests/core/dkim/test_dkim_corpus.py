@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bulkauth.core.common.model import Query, RType
-from bulkauth.core.dkim.verify import KeyRecord, aggregate, key_names, verify_crypto
+from bulkauth.core.dkim.verify import KeyRecord, aggregate
+from bulkauth.core.message.check import key_names, verify_crypto
 from bulkauth.core.message.headers import parse_header_block
 from bulkauth.dns.live import AiodnsBackend
 from bulkauth.dns.resolver import Resolver, ResolverConfig

@@ -19,8 +19,8 @@ from bulkauth.core.dkim.probe import (
     BUILTIN_SELECTORS,
     MAX_EXTRA_SELECTORS,
     DkimAudit,
+    audit_dkim,
     mark_parked,
-    probe_dkim,
     selectors_to_try,
     wildcard_selector,
 )
@@ -99,7 +99,7 @@ def sel(selector: str) -> str:
 
 def test_key_found_at_a_builtin_selector() -> None:
     zone = Zone({BASE: NODATA, sel("google"): txt(key_record())})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.VALID and codes(audit) == []
     [key] = audit.keys
     assert key.selector == "google" and key.record == key_record() and key.cname is None
@@ -124,7 +124,7 @@ def test_builtin_list_is_sane() -> None:
 @pytest.mark.parametrize("parked", [False, True])
 def test_rfc8020_nxdomain_at_domainkey_skips_every_probe(parked: bool) -> None:
     zone = Zone({BASE: NX}, default=txt(key_record()))  # a probe would find a key
-    audit = zone.run(probe_dkim(DOMAIN, extra_selectors=["mine"], parked=parked))
+    audit = zone.run(audit_dkim(DOMAIN, extra_selectors=["mine"], parked=parked))
     assert zone.names == [BASE]
     assert audit.state is State.MISSING and audit.skipped == "rfc8020"
     assert audit.keys == [] and audit.selectors_tried == []
@@ -139,23 +139,23 @@ def test_nxdomain_behind_a_cname_does_not_skip() -> None:
             sel("s1"): txt(key_record()),
         }
     )
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.skipped is None and [k.selector for k in audit.keys] == ["s1"]
 
 
 def test_failed_domainkey_lookup_still_probes() -> None:
     zone = Zone({BASE: Answer(Rcode.SERVFAIL), sel("k1"): txt(key_record())})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.VALID and [k.selector for k in audit.keys] == ["k1"]
 
 
 def test_none_found_is_missing_with_an_info() -> None:
     zone = Zone({BASE: NODATA})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.MISSING and codes(audit) == ["dkim.none_found"]
     assert audit.problems[0].severity == "info"
     assert f"{len(BUILTIN_SELECTORS)} selectors" in audit.problems[0].message
-    parked = Zone({BASE: NODATA}).run(probe_dkim(DOMAIN, parked=True))
+    parked = Zone({BASE: NODATA}).run(audit_dkim(DOMAIN, parked=True))
     assert parked.state is State.MISSING and codes(parked) == ["dkim.parked"]
 
 
@@ -167,7 +167,7 @@ def test_wildcard_answers_are_not_keys() -> None:
     wild = key_record(1024)
     real = key_record(2048)
     zone = wildcard_zone({BASE: NODATA, sel("selector1"): txt(real)}, wild)
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert [k.selector for k in audit.keys] == ["selector1"]
     assert audit.wildcard is not None and audit.wildcard.record == wild
     assert audit.wildcard.selector == wildcard_selector(DOMAIN)
@@ -179,7 +179,7 @@ def test_wildcard_answers_are_not_keys() -> None:
 
 def test_only_wildcard_answers_means_missing() -> None:
     zone = wildcard_zone({BASE: NODATA}, "v=spf1 -all")
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.keys == [] and audit.state is State.MISSING
     assert codes(audit) == ["dkim.wildcard", "dkim.none_found"]
 
@@ -187,7 +187,7 @@ def test_only_wildcard_answers_means_missing() -> None:
 def test_cname_to_provider_is_reported() -> None:
     target = "selector1-example-com._domainkey.example.onmicrosoft.com"
     zone = Zone({BASE: NODATA, sel("selector1"): txt(key_record(), cnames=(target,))})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     [key] = audit.keys
     assert key.cname == target and audit.to_dict()["keys"][0]["cname"] == target
 
@@ -200,7 +200,7 @@ def test_key_with_an_error_makes_the_section_invalid() -> None:
             sel("s1"): txt(key_record(extra="h=sha1; ")),
         }
     )
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.INVALID
     assert codes(audit) == ["dkim.sha1_only"]
     assert audit.problems[0].message.startswith("selector s1: ")
@@ -217,7 +217,7 @@ def test_revoked_and_testing_keys_are_warnings() -> None:
             sel("selector2"): txt(key_record(extra="t=y; ")),
         }
     )
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.VALID
     assert codes(audit) == ["dkim.key_revoked", "dkim.testing"]
     assert audit.keys[0].key.revoked
@@ -225,13 +225,13 @@ def test_revoked_and_testing_keys_are_warnings() -> None:
 
 def test_malformed_key_is_invalid() -> None:
     zone = Zone({BASE: NODATA, sel("default"): txt("v=DKIM1; p=bm90IGEga2V5")})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.INVALID and codes(audit) == ["dkim.key_malformed"]
 
 
 def test_several_records_at_one_selector() -> None:
     zone = Zone({BASE: NODATA, sel("mail"): txt("some note", key_record())})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     [key] = audit.keys
     assert key.record == key_record()  # the one with p= is graded
     assert audit.state is State.INVALID and codes(audit) == ["dkim.multiple_records"]
@@ -239,7 +239,7 @@ def test_several_records_at_one_selector() -> None:
 
 def test_failed_probes_without_a_key_are_indeterminate() -> None:
     zone = Zone({BASE: NODATA, sel("k2"): Answer(Rcode.TIMEOUT)})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.INDETERMINATE and audit.dns_failure is not None
     assert audit.dns_failure.name == sel("k2") and audit.dns_failure.rcode == "TIMEOUT"
     assert codes(audit) == []
@@ -247,13 +247,13 @@ def test_failed_probes_without_a_key_are_indeterminate() -> None:
 
 def test_failed_wildcard_probe_alone_does_not_block_missing() -> None:
     zone = Zone({BASE: NODATA, WILD: Answer(Rcode.SERVFAIL)})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.MISSING and codes(audit) == ["dkim.none_found"]
 
 
 def test_failed_probes_beside_a_key_are_noted() -> None:
     zone = Zone({BASE: NODATA, sel("k1"): txt(key_record()), sel("k2"): Answer(Rcode.SERVFAIL)})
-    audit = zone.run(probe_dkim(DOMAIN))
+    audit = zone.run(audit_dkim(DOMAIN))
     assert audit.state is State.VALID and audit.dns_failure is None
     assert codes(audit) == ["dkim.probe_dns_failure"] and audit.problems[0].severity == "info"
 
@@ -261,7 +261,7 @@ def test_failed_probes_beside_a_key_are_noted() -> None:
 def test_extra_selectors() -> None:
     zone = Zone({BASE: NODATA, sel("2024.mail"): txt(key_record())})
     extra = ["2024.mail.", "GOOGLE", "google", "bad selector", "-x", "a..b", ""]
-    audit = zone.run(probe_dkim(DOMAIN, extra_selectors=extra))
+    audit = zone.run(audit_dkim(DOMAIN, extra_selectors=extra))
     assert [k.selector for k in audit.keys] == ["2024.mail"]
     assert audit.selectors_tried == [*BUILTIN_SELECTORS, "2024.mail"]
     assert codes(audit) == ["dkim.bad_selector"] * 3
@@ -278,7 +278,7 @@ def test_selectors_too_long_for_the_name_are_dropped() -> None:
     domain = ".".join(["a" * 60] * 3) + ".com"  # 187 octets: room for short selectors only
     long_sel = ".".join(["b" * 30] * 2)
     zone = Zone({f"_domainkey.{domain}": NODATA})
-    audit = zone.run(probe_dkim(domain, extra_selectors=[long_sel]))
+    audit = zone.run(audit_dkim(domain, extra_selectors=[long_sel]))
     assert long_sel not in audit.selectors_tried
     assert all(len(n) <= 253 for n in zone.names)
 
@@ -292,20 +292,20 @@ def test_wildcard_selector_is_stable_and_per_domain() -> None:
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=3))
 def test_probe_never_raises_on_garbage_records(strings: list[bytes]) -> None:
     answer = Answer(Rcode.NOERROR, (tuple(strings),))
-    audit = Zone({BASE: NODATA, sel("selector1"): answer}).run(probe_dkim(DOMAIN))
+    audit = Zone({BASE: NODATA, sel("selector1"): answer}).run(audit_dkim(DOMAIN))
     assert audit.state in (State.VALID, State.INVALID)
 
 
 def test_domain_too_long_for_any_selector() -> None:
     domain = ".".join(["c" * 60] * 4)[:240] + ".com"
     zone = Zone({f"_domainkey.{domain}": NODATA})
-    audit = zone.run(probe_dkim(domain))
+    audit = zone.run(audit_dkim(domain))
     assert audit.state is State.MISSING and audit.selectors_tried == [] and audit.wildcard is None
     assert len(zone.batches) == 1  # nothing left to ask after _domainkey
 
 
 def test_mark_parked_after_the_fact() -> None:
-    audit = Zone({BASE: NODATA}).run(probe_dkim(DOMAIN))
+    audit = Zone({BASE: NODATA}).run(audit_dkim(DOMAIN))
     assert codes(mark_parked(audit)) == ["dkim.parked"] and audit.state is State.MISSING
-    found = Zone({BASE: NODATA, sel("k1"): txt(key_record())}).run(probe_dkim(DOMAIN))
+    found = Zone({BASE: NODATA, sel("k1"): txt(key_record())}).run(audit_dkim(DOMAIN))
     assert codes(mark_parked(found)) == []

@@ -21,11 +21,10 @@ from bulkauth.core.dkim.verify import (
     MAX_SIGNATURES,
     KeyRecord,
     aggregate,
-    key_names,
     parse_tags,
     relaxed_body,
-    verify_crypto,
 )
+from bulkauth.core.message.check import key_names, verify_crypto
 from bulkauth.core.message.headers import parse_header_block
 from tests.msgkit import BASE_MSG, ed_key, rsa_key, sign, weak_rsa_key
 

@@ -12,15 +12,10 @@ from hypothesis import strategies as st
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, RType, State
 from bulkauth.core.common.step import Step, answers_from
-from bulkauth.core.dmarc.record import (
-    MAX_DESTINATIONS,
-    DmarcRecord,
-    Method,
-    audit_dmarc,
-    discover_dmarc,
-    parse_dmarc,
-    tree_walk_targets,
-)
+from bulkauth.core.dmarc.audit import audit_dmarc
+from bulkauth.core.dmarc.destinations import MAX_DESTINATIONS
+from bulkauth.core.dmarc.discovery import Method, discover_dmarc, tree_walk_targets
+from bulkauth.core.dmarc.record import DmarcRecord, parse_dmarc
 
 T = TypeVar("T")
 METHODS: tuple[Method, ...] = ("psl", "tree")

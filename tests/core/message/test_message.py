@@ -10,26 +10,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulkauth.core.message.addresses import (
+    author_domain,
+    envelope_of,
+    parse_mailbox_list,
+    parse_path,
+)
+from bulkauth.core.message.auth_results import (
+    auth_results_fields,
+    parse_auth_results,
+    receiver_results,
+)
+from bulkauth.core.message.clock import as_of_time, parse_date
 from bulkauth.core.message.headers import (
     MAX_HEADER_FIELD_BYTES,
     MAX_HEADERS,
     MessageDefect,
-    as_of_time,
-    auth_results_fields,
-    author_domain,
-    envelope_of,
-    host_matches,
-    parse_auth_results,
-    parse_date,
     parse_header_block,
-    parse_mailbox_list,
-    parse_path,
-    parse_received,
-    received_fields,
-    receiver_results,
     split_lines,
     unfold,
 )
+from bulkauth.core.message.received import host_matches, parse_received, received_fields
 from tests.paths import SUITES
 
 

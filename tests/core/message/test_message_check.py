@@ -9,7 +9,7 @@ import pytest
 
 from bulkauth.core.common.model import Answer, Rcode
 from bulkauth.core.dmarc.alignment import aligned, in_sample
-from bulkauth.core.message.check import CheckOptions, check_message_sync
+from bulkauth.core.message.check import CheckOptions, verify_message
 from bulkauth.core.message.headers import MessageDefect
 from tests.msgkit import BASE_MSG, RECEIVED, answers, rsa_key, sign, txt
 
@@ -27,7 +27,7 @@ def dns(**extra: Any) -> dict[str, Any]:
 
 
 def check(raw: bytes, table: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
-    return check_message_sync(
+    return verify_message(
         raw, answers(table if table is not None else dns()), CheckOptions(**opts), now=NOW
     )
 
