@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from bulkauth.core.common.model import Problem, State, state_from
 from bulkauth.core.common.step import Step
+from bulkauth.core.common.taglist import BIMI, TagListError, parse_tags
 from bulkauth.core.common.versioned_record import MAX_RECORD_CHARS, RecordAudit, discover
-from bulkauth.core.dkim.key import TagListError, parse_tag_list
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ def audit_bimi(domain: str, selector: str = "default") -> Step[BimiAudit]:
     # BIMI uses the DKIM tag=value syntax (FWS allowed around "="), not the RFC 8461 one.
     fields: dict[str, str] | None
     try:
-        fields = dict(parse_tag_list(record))
+        fields = parse_tags(record, BIMI)
     except TagListError as exc:
         problems.append(Problem("bimi.syntax", "error", f"invalid tag list: {exc}"))
         fields = None

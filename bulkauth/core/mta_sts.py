@@ -13,6 +13,7 @@ from typing import Any
 
 from bulkauth.core.common.model import Problem, State, state_from
 from bulkauth.core.common.step import Step
+from bulkauth.core.common.taglist import MTA_STS
 from bulkauth.core.common.versioned_record import (
     MAX_RECORD_CHARS,
     RecordAudit,
@@ -49,7 +50,7 @@ def audit_mta_sts(domain: str) -> Step[MtaStsAudit]:
     record = found.record or ""
     problems: list[Problem] = []
     audit = MtaStsAudit(State.VALID, name, record[:MAX_RECORD_CHARS], problems)
-    fields = parse_fields(record, "mta_sts", problems)
+    fields = parse_fields(record, MTA_STS, "mta_sts", problems)
     if fields is not None:
         if fields.get("v") != "STSv1" or next(iter(fields)) != "v":
             problems.append(

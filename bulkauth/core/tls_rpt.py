@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from bulkauth.core.common.model import Problem, State, state_from
 from bulkauth.core.common.step import Step
+from bulkauth.core.common.taglist import TLS_RPT
 from bulkauth.core.common.versioned_record import (
     MAX_RECORD_CHARS,
     WSP,
@@ -53,7 +54,7 @@ def audit_tls_rpt(domain: str) -> Step[TlsRptAudit]:
     record = found.record or ""
     problems: list[Problem] = []
     audit = TlsRptAudit(State.VALID, name, record[:MAX_RECORD_CHARS], problems)
-    fields = parse_fields(record, "tls_rpt", problems)
+    fields = parse_fields(record, TLS_RPT, "tls_rpt", problems)
     if fields is not None:
         if fields.get("v") != "TLSRPTv1" or next(iter(fields)) != "v":
             problems.append(

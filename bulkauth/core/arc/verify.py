@@ -14,7 +14,7 @@ from typing import Any
 
 from bulkauth.core.dkim.dkimpy import dkim
 from bulkauth.core.dkim.key import RSA_MIN_BITS
-from bulkauth.core.dkim.verify import KeyTable, key_name, parse_tags, tag_text
+from bulkauth.core.dkim.verify import KeyTable, key_name, signature_tags, tag_text
 from bulkauth.core.message.headers import Header, unfold
 
 #: RFC 8617 5.1.1.1: a chain with more instances than this fails
@@ -29,7 +29,7 @@ def arc_key_names(headers: Sequence[Header]) -> list[str]:
     """The key names the ARC sets of a message need, in order (duplicates kept)."""
     out: list[str] = []
     for _, value in arc_headers(headers)[: 2 * MAX_ARC_INSTANCES]:
-        sig = parse_tags(unfold(value))
+        sig = signature_tags(unfold(value))
         name = key_name(sig) if sig is not None else None
         if name is not None:
             out.append(name)
@@ -102,7 +102,7 @@ def verify_arc(raw: bytes, headers: Sequence[Header], keys: KeyTable) -> ArcResu
             continue
         i = int(m.group(1))
         if name.lower() == b"arc-message-signature":
-            tags = parse_tags(flat)
+            tags = signature_tags(flat)
             if tags is not None:
                 instances[i] = tags
     out.instances = max(
@@ -120,7 +120,7 @@ def verify_arc(raw: bytes, headers: Sequence[Header], keys: KeyTable) -> ArcResu
     if not seals and not instances:
         return _arc_done(out, "fail", "arc.structure", "ARC fields without a complete set")
     for _, value in arc:
-        tags = parse_tags(unfold(value))
+        tags = signature_tags(unfold(value))
         kname = key_name(tags) if tags is not None else None
         rec = keys.get(kname) if kname is not None else None
         if rec is not None and rec.failed:

@@ -15,6 +15,7 @@ from typing import Any
 
 from bulkauth.core.common.model import DnsFailure, Problem, Query, RType, State
 from bulkauth.core.common.step import Step, ask
+from bulkauth.core.common.taglist import Syntax, TagListError, parse_tags
 
 # RFC 8461 3.1 sts-ext-name, and RFC 8460 3 tlsrpt-ext-name alike:
 # (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")
@@ -86,33 +87,23 @@ def discover(name: str, version: str, code_prefix: str, what: str) -> Step[Disco
     return Discovery(None, records[0])
 
 
-def parse_fields(record: str, code_prefix: str, problems: list[Problem]) -> dict[str, str] | None:
-    """Split ``k=v; k=v`` (field-delim = *WSP ";" *WSP); None after a syntax error."""
-    out: dict[str, str] = {}
-    parts = record.split(";")
-    for i, raw in enumerate(parts):
-        part = raw.strip(WSP)
-        if not part:
-            # only a trailing delimiter may leave an empty field
-            if i == len(parts) - 1:
-                continue
-            problems.append(Problem(f"{code_prefix}.syntax", "error", "empty field between ';'"))
-            return None
-        name, eq, value = part.partition("=")
-        if not eq or not name or name != name.strip(WSP) or value != value.strip(WSP):
-            problems.append(
-                Problem(
-                    f"{code_prefix}.syntax", "error", f"{part[:40]!r} is not a name=value field"
-                )
-            )
-            return None
-        if name in out:
-            problems.append(
-                Problem(f"{code_prefix}.syntax", "error", f"field {name}= appears twice")
-            )
-            return None
-        out[name] = value
-    return out
+def parse_fields(
+    record: str, syntax: Syntax[str], code_prefix: str, problems: list[Problem]
+) -> dict[str, str] | None:
+    """The ``name=value`` fields of an MTA-STS or TLS-RPT record; None after a syntax error."""
+    try:
+        return parse_tags(record, syntax)
+    except TagListError as exc:
+        problems.append(Problem(f"{code_prefix}.syntax", "error", _field_problem(exc)))
+        return None
+
+
+def _field_problem(exc: TagListError) -> str:
+    if exc.fault == "empty":
+        return "empty field between ';'"
+    if exc.fault == "duplicate":
+        return f"field {exc.name!s}= appears twice"
+    return f"{str(exc.spec)[:40]!r} is not a name=value field"
 
 
 def is_extension(name: str, value: str) -> bool:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from bulkauth.core.common.model import Problem
+from bulkauth.core.common.taglist import DKIM, TagListError, parse_tags, split_tags
 
 PublicKey: TypeAlias = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 KeyFormat: TypeAlias = Literal["spki", "pkcs1", "raw"]
@@ -39,43 +40,7 @@ KNOWN_HASHES = ("sha1", "sha256")
 #: records longer than this are not DKIM keys (a 16384-bit RSA SPKI is ~2.8 KB in base64)
 MAX_RECORD_CHARS = 16_384
 
-# RFC 6376 3.2: tag-name = ALPHA *ALNUMPUNC
-_TAG_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# tag-value: VALCHARs (%x21-3A / %x3C-7E) separated by folding white space
-_TAG_VALUE = re.compile(r"^[\x21-\x3a\x3c-\x7e]+(?:[ \t\r\n]+[\x21-\x3a\x3c-\x7e]+)*$")
 _FWS = re.compile(r"[ \t\r\n]+")
-
-
-class TagListError(ValueError):
-    """An RFC 6376 3.2 tag-list violation: the whole record is invalid."""
-
-
-def parse_tag_list(text: str) -> list[tuple[str, str]]:
-    """Split an RFC 6376 3.2 tag-list into (name, value) pairs, in order.
-
-    Raises TagListError for a tag-spec without ``=``, a bad tag name or value, or a duplicate
-    name (3.2: "the entire tag-list is invalid"). Empty tag-specs (``;;``) are tolerated, as
-    deployed verifiers do.
-    """
-    tags: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for spec in text.split(";"):
-        spec = spec.strip(" \t\r\n")
-        if not spec:
-            continue
-        name, eq, value = spec.partition("=")
-        name, value = name.strip(" \t\r\n"), value.strip(" \t\r\n")
-        if not eq:
-            raise TagListError(f"{_clip(spec)!r} is not a tag=value pair")
-        if not _TAG_NAME.match(name):
-            raise TagListError(f"{_clip(name)!r} is not a valid tag name")
-        if value and not _TAG_VALUE.match(value):
-            raise TagListError(f"the value of {name}= has characters a tag value cannot hold")
-        if name in seen:
-            raise TagListError(f"tag {name}= appears more than once")
-        seen.add(name)
-        tags.append((name, value))
-    return tags
 
 
 def _clip(s: str, n: int = 40) -> str:
@@ -166,7 +131,7 @@ def _parse(text: str) -> DkimKey:
         )
         return DkimKey(problems=tuple(problems))
     try:
-        tags = parse_tag_list(text)
+        tags = list(parse_tags(text, DKIM).items())
     except TagListError as exc:
         problems.append(Problem("dkim.syntax", "error", f"invalid tag list: {exc} (RFC 6376 3.2)"))
         # Grade what can be salvaged so the report still shows the key size.
@@ -282,11 +247,9 @@ def _parse(text: str) -> DkimKey:
 def _salvage(text: str) -> list[tuple[str, str]]:
     """Best-effort tags from a broken record: the first occurrence of each well-formed tag."""
     out: dict[str, str] = {}
-    for spec in text.split(";"):
-        name, eq, value = spec.partition("=")
-        name = name.strip(" \t\r\n")
-        if eq and _TAG_NAME.match(name) and name not in out:
-            out[name] = value.strip(" \t\r\n")
+    for tag in split_tags(text, DKIM):
+        if tag.fault in (None, "value") and tag.name not in out:
+            out[tag.name] = tag.value
     return list(out.items())
 
 
@@ -378,4 +341,4 @@ def _load_key(
     return loaded, bits, fmt
 
 
-__all__ = ["DkimKey", "PublicKey", "TagListError", "parse_dkim_key", "parse_tag_list"]
+__all__ = ["DkimKey", "PublicKey", "parse_dkim_key"]

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, uti
 
 from bulkauth.core.common.model import Answer, Problem, Rcode
 from bulkauth.core.common.psl import to_ascii
+from bulkauth.core.common.taglist import DKIM_SIGNATURE, TagListError, parse_tags
 from bulkauth.core.dkim.dkimpy import (
     CanonicalizationPolicy,
     InvalidCanonicalizationPolicyError,
@@ -139,28 +140,13 @@ def key_name(sig: Mapping[bytes, bytes]) -> str | None:
     return name if len(name) <= 253 else None
 
 
-_TAG_START = re.compile(rb"[a-zA-Z]")
-
-
-def parse_tags(value: bytes) -> dict[bytes, bytes] | None:
-    """dkimpy's ``parse_tag_value`` (same rules, same result; tests compare them), without its
-    per-tag regex compilation lookups; None where dkimpy raises InvalidTagValueList."""
-    tags: dict[bytes, bytes] = {}
-    specs = value.strip().split(b";")
-    if not specs[-1]:
-        specs.pop()
-    for spec in specs:
-        key, eq, val = spec.partition(b"=")
-        if not eq:
-            return None
-        key = key.strip()
-        if _TAG_START.match(key) is None or key in tags:
-            return None
-        tags[key] = val.strip()
-    return tags
-
-
-_tags = parse_tags
+def signature_tags(value: bytes) -> dict[bytes, bytes] | None:
+    """The tags of a DKIM-Signature (or ARC) field as dkimpy reads them; None where dkimpy raises
+    InvalidTagValueList."""
+    try:
+        return parse_tags(value, DKIM_SIGNATURE)
+    except TagListError:
+        return None
 
 
 def dkim_headers(headers: Sequence[Header]) -> list[Header]:
@@ -171,7 +157,7 @@ def dkim_key_names(headers: Sequence[Header]) -> list[str]:
     """The key names the DKIM signatures of a message need, in order (duplicates kept)."""
     out: list[str] = []
     for _, value in dkim_headers(headers)[:MAX_SIGNATURES]:
-        sig = _tags(value)
+        sig = signature_tags(value)
         name = key_name(sig) if sig is not None else None
         if name is not None:
             out.append(name)
@@ -462,7 +448,7 @@ def verify_signature(
 ) -> SignatureResult:
     """Verify one DKIM-Signature field (RFC 6376 6.1)."""
     res = SignatureResult(index)
-    sig = _tags(header[1])
+    sig = signature_tags(header[1])
     if sig is None:
         return res.done("neutral", "dkim.sig_syntax", "the signature is not a valid tag=value list")
     res.d, res.s, res.a = tag_text(sig.get(b"d")), tag_text(sig.get(b"s")), tag_text(sig.get(b"a"))

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from bulkauth.core.common.model import Problem
 from bulkauth.core.common.names import NameError_, parse_domain
+from bulkauth.core.common.taglist import DMARC, split_tags
 
 Policy: TypeAlias = Literal["none", "quarantine", "reject"]
 
@@ -36,7 +37,6 @@ MAX_TAGS = 64
 MAX_URIS = 32
 
 _WS = " \t\r\n"
-_TAG_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # A TXT string that tries to be a DMARC record, rightly or not: it has a v=DMARC... tag anywhere.
 _LOOKS_DMARC = re.compile(r"(?:^|;)[ \t\r\n]*v[ \t\r\n]*=[ \t\r\n]*dmarc", re.IGNORECASE)
 _FO_VALUES = frozenset({"0", "1", "d", "s"})
@@ -222,24 +222,18 @@ def parse_dmarc(text: str) -> DmarcRecord:
     """Parse one DMARC TXT record (strings already joined). Never raises on any text."""
     rec = DmarcRecord(text=text)
     problems = rec.problems
-    segments = text.split(";", MAX_TAGS)
-    if len(segments) > MAX_TAGS:
+    if text.count(";") >= MAX_TAGS:
         problems.append(
             Problem("dmarc.syntax", "error", f"more than {MAX_TAGS} tags; the rest was not read")
         )
-        segments = segments[:MAX_TAGS]
 
     first = True
     version_problem: Problem | None = None
     v_seen_later = False
     bad_policy: dict[str, str] = {}  # tag -> offending value, for the 6.6.3 message
-    for raw in segments:
-        seg = raw.strip(_WS)
-        if not seg:
-            continue  # ";;" and a trailing ";" are harmless; every receiver skips them
-        name, eq, value = seg.partition("=")
-        name, value = name.rstrip(_WS), value.strip(_WS)
-        if not eq or not _TAG_NAME.match(name):
+    # ";;" and a trailing ";" are harmless; every receiver skips them
+    for seg, tag, value, fault in split_tags(text, DMARC, MAX_TAGS):
+        if fault in ("pair", "name"):
             if first:
                 version_problem = Problem(
                     "dmarc.syntax",
@@ -256,7 +250,6 @@ def parse_dmarc(text: str) -> DmarcRecord:
                 )
             first = False
             continue
-        tag = name.lower()
         if first:
             first = False
             if tag != "v":
@@ -277,7 +270,7 @@ def parse_dmarc(text: str) -> DmarcRecord:
                 )
         elif tag == "v" and "v" not in rec.tags:
             v_seen_later = True
-        if tag in rec.tags:
+        if fault == "duplicate":
             problems.append(
                 Problem(
                     "dmarc.duplicate_tag",

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bulkauth.core.dkim.key import DkimKey, TagListError, parse_dkim_key, parse_tag_list
+from bulkauth.core.dkim.key import DkimKey, parse_dkim_key
 from tests.paths import SUITES
 
 DATA = SUITES / "dkimpy-1.1.8-data"
@@ -273,17 +273,6 @@ def test_syntax_errors(record: str) -> None:
 def test_syntax_error_still_reports_the_key_size() -> None:
     key = parse_dkim_key(f"v=DKIM1; oops; p={spki(rsa_private(1024).public_key())}")
     assert codes(key) == ["dkim.syntax", "dkim.key_weak"] and key.key_bits == 1024
-
-
-def test_parse_tag_list() -> None:
-    assert parse_tag_list(" a = 1 ;b=two words;\r\n c= ;") == [
-        ("a", "1"),
-        ("b", "two words"),
-        ("c", ""),
-    ]
-    for bad in ("a", "a=1;a=2", "=1", "a b=1", "a=x;y"):
-        with pytest.raises(TagListError):
-            parse_tag_list(bad)
 
 
 def test_results_are_cached_and_immutable() -> None:
