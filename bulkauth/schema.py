@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bulkauth.core.domain import POSTURES
+
 JSON = dict[str, Any]
 
 STRING: JSON = {"type": "string"}
@@ -194,15 +196,7 @@ BIMI_SECTION = record_section(
 POSTURE: JSON = obj(
     {
         "verdict": {
-            "enum": [
-                "enforced",
-                "monitoring",
-                "unprotected",
-                "broken",
-                "parked",
-                "nonexistent",
-                "indeterminate",
-            ],
+            "enum": list(POSTURES),
             "description": "enforced: DMARC quarantine/reject at 100% with a valid SPF record or DKIM key; "
             "monitoring: DMARC p=none or pct<100; unprotected: no DMARC record; broken: SPF or DMARC "
             "with errors, or an enforcing policy nothing can pass; parked: null MX, or no MX and "

@@ -35,8 +35,6 @@ RSA_MIN_BITS = 1024
 RSA_GOOD_BITS = 2048
 #: RFC 8301 3.2 only obliges verifiers to handle keys up to 4096 bits.
 RSA_MAX_INTEROP_BITS = 4096
-#: the hash algorithms of RFC 6376 / RFC 8301; anything else in h= is ignored by verifiers
-KNOWN_HASHES = ("sha1", "sha256")
 #: records longer than this are not DKIM keys (a 16384-bit RSA SPKI is ~2.8 KB in base64)
 MAX_RECORD_CHARS = 16_384
 

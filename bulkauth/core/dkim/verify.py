@@ -80,7 +80,6 @@ _WS = re.compile(rb"\s+")
 _DIGITS = re.compile(rb"\d{1,76}\Z")
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 _QP = re.compile(rb"=([0-9A-Fa-f]{2})")
-_CRLF = re.compile(rb"\r?\n")
 
 
 # --------------------------------------------------------------------------------------------

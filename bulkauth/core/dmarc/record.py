@@ -26,9 +26,6 @@ Policy: TypeAlias = Literal["none", "quarantine", "reject"]
 _POLICIES: dict[str, Policy] = {"none": "none", "quarantine": "quarantine", "reject": "reject"}
 _STRENGTH: dict[str, int] = {"none": 0, "quarantine": 1, "reject": 2}
 
-KNOWN_TAGS = frozenset(
-    {"v", "p", "sp", "np", "adkim", "aspf", "pct", "fo", "rf", "ri", "rua", "ruf", "t", "psd"}
-)
 #: tags RFC 9989 removed; RFC 7489 receivers still act on them
 REMOVED_TAGS = frozenset({"pct", "rf", "ri"})
 
