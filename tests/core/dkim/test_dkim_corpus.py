@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,12 @@ from bulkauth.core.message.headers import parse_header_block
 from bulkauth.dns.live import AiodnsBackend
 from bulkauth.dns.resolver import Resolver, ResolverConfig
 from tests.dnsserver import DnsServer
-from tests.paths import SUITES
+from tests.paths import suite
 
-PERL = SUITES / "perl-mail-dkim"
-DKIMPY = SUITES / "dkimpy-1.1.8-data"
+PERL = suite("perl-mail-dkim")
+DKIMPY = suite("dkimpy-1.1.8-data")
+needs_perl = pytest.mark.suite("perl-mail-dkim")
+needs_dkimpy = pytest.mark.suite("dkimpy-1.1.8-data")
 
 _DOMAINKEYS = (
     "DomainKeys (RFC 4870, historic): the message has a DomainKey-Signature and no DKIM-Signature"
@@ -111,11 +112,6 @@ ACCEPT = {
 }
 
 
-def _need(path: Path) -> None:
-    if not path.exists():
-        pytest.skip(f"conformance suite not found: {path}")
-
-
 def _fake_dns(server: DnsServer) -> None:
     """FAKE_DNS.dat as zones (origin: the last two labels) and faults."""
     zones: dict[str, list[str]] = {}
@@ -143,7 +139,6 @@ def _fake_dns(server: DnsServer) -> None:
 
 @pytest.fixture(scope="module")
 def perl_results() -> dict[str, dict[str, Any]]:
-    _need(PERL / "expected_verifier.tsv")
     import anyio
 
     out: dict[str, dict[str, Any]] = {}
@@ -174,6 +169,7 @@ def perl_results() -> dict[str, dict[str, Any]]:
     return out
 
 
+@needs_perl
 def test_mail_dkim_corpus(perl_results: dict[str, dict[str, Any]]) -> None:
     agree, deliberate, wrong = [], [], []
     for fname, r in perl_results.items():
@@ -196,6 +192,7 @@ def test_mail_dkim_corpus(perl_results: dict[str, dict[str, Any]]) -> None:
     )
 
 
+@needs_perl
 def test_mail_dkim_reason_codes(perl_results: dict[str, dict[str, Any]]) -> None:
     def codes(f: str) -> list[str | None]:
         return [s["code"] for s in perl_results[f]["sigs"]]
@@ -223,7 +220,6 @@ def test_mail_dkim_reason_codes(perl_results: dict[str, dict[str, Any]]) -> None
 
 
 def _dkimpy_keys() -> dict[str, KeyRecord]:
-    _need(DKIMPY / "rfc8032_7_1.key")
     seed = base64.b64decode((DKIMPY / "rfc8032_7_1.key").read_text().strip())
     pub = (
         ed25519.Ed25519PrivateKey.from_private_bytes(seed)
@@ -274,6 +270,7 @@ def _dkimpy_keys() -> dict[str, KeyRecord]:
         ("test.message", []),
     ],
 )
+@needs_dkimpy
 def test_dkimpy_rfc_examples(fname: str, expected: list[tuple[str, str | None]]) -> None:
     raw = (DKIMPY / fname).read_bytes()
     sigs, _ = verify_crypto(raw, _dkimpy_keys(), time.time())
@@ -285,6 +282,7 @@ def test_dkimpy_rfc_examples(fname: str, expected: list[tuple[str, str | None]])
 @pytest.mark.parametrize(
     "fname", ["test.message", "test_extra.message", "message.mbox", "rfc6376.w1258.msg"]
 )
+@needs_dkimpy
 def test_dkimpy_messages_signed_with_dkimpys_keys(fname: str) -> None:
     """dkimpy's own sign-then-verify tests, with its keys: every canonicalization passes, and a
     changed body fails."""
@@ -322,6 +320,7 @@ def test_dkimpy_messages_signed_with_dkimpys_keys(fname: str) -> None:
         )
 
 
+@needs_dkimpy
 def test_dkimpy_key_records() -> None:
     """dkimpy's bad key records: wrong k=, a broken v= separator, a truncated key."""
     raw = dkim_signed_test_message()

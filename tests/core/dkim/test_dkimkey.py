@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulkauth.core.dkim.key import DkimKey, parse_dkim_key
-from tests.paths import SUITES
+from tests.paths import suite
 
-DATA = SUITES / "dkimpy-1.1.8-data"
-needs_suite = pytest.mark.skipif(not DATA.exists(), reason=f"dkimpy test data not found at {DATA}")
+DATA = suite("dkimpy-1.1.8-data")
+needs_suite = pytest.mark.suite("dkimpy-1.1.8-data")
 
 # Generating a 4096-bit key takes seconds on this machine; this one was made once with cryptography.
 RSA_4096_SPKI = (
