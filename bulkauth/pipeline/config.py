@@ -37,16 +37,16 @@ class RunConfig:
 def make_backend(config: RunConfig) -> Backend:
     """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
     if config.zones:
-        from bulkauth.dns.zonefile import ZoneBackend, ZoneSet
+        from bulkauth.dns.backends.zonefile import ZoneBackend, ZoneSet
 
         return ZoneBackend(config.zone_set or ZoneSet.load(config.zones))
     if config.backend != "aiodns":
         # "auto": our UDP/TCP client gives the same answers as aiodns (bench: answer
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)
-        from bulkauth.dns.udp import UdpBackend
+        from bulkauth.dns.backends.udp import UdpBackend
 
         return UdpBackend(config.nameservers)
-    from bulkauth.dns.live import AiodnsBackend
+    from bulkauth.dns.backends.aiodns import AiodnsBackend
 
     # c-ares re-sends within one attempt; those packets would bypass --qps, so with a
     # rate limit every packet must be one Resolver attempt

@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, RType
-from bulkauth.dns.live import AiodnsBackend
+from bulkauth.dns.backends.aiodns import AiodnsBackend
+from bulkauth.dns.backends.udp import UdpBackend, system_nameservers
 from bulkauth.dns.resolver import Resolver, ResolverConfig
-from bulkauth.dns.udp import UdpBackend, system_nameservers
 from bulkauth.dns.wire import (
     WireError,
     build_query,

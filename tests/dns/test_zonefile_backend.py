@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bulkauth.core.common.model import MX, Query, Rcode, RType
-from bulkauth.dns.zonefile import ZoneLoadError, ZoneSet
+from bulkauth.dns.backends.zonefile import ZoneLoadError, ZoneSet
 from tests.paths import ROOT
 
 ZONE = """
