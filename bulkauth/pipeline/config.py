@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 class RunConfig:
     nameservers: list[str] = field(default_factory=list)
     zones: str | None = None
+    #: --zones-glob: only the files of the --zones directory whose names match
+    zones_glob: str | None = None
     backend: str = "auto"
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
     output: str | None = None
@@ -37,9 +39,9 @@ class RunConfig:
 def make_backend(config: RunConfig) -> Backend:
     """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
     if config.zones:
-        from bulkauth.dns.backends.zonefile import ZoneBackend, ZoneSet
+        from bulkauth.dns.backends.zonefile import ZoneBackend
 
-        return ZoneBackend(config.zone_set or ZoneSet.load(config.zones))
+        return ZoneBackend(config.zone_set or config.zones, glob=config.zones_glob)
     if config.backend != "aiodns":
         # "auto": our UDP/TCP client gives the same answers as aiodns (bench: answer
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)

@@ -271,7 +271,7 @@ def run_sharded(
     if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
         from bulkauth.dns.backends.zonefile import ZoneSet
 
-        config = replace(config, zone_set=ZoneSet.load(config.zones))
+        config = replace(config, zone_set=ZoneSet.load(config.zones, config.zones_glob))
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []
