@@ -534,14 +534,15 @@ class IncludeMemo:
     def __init__(
         self, max_entries: int = 65_536, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._cache: TtlCache[tuple[str, int, bool], _Memoed] = TtlCache(max_entries, clock)
+        cache: TtlCache[tuple[str, int, bool], _Memoed] = TtlCache(max_entries, clock)
+        self._cache = cache
+        #: the verdict kept for (include target, address, v6), while it lives: the cache's own
+        #: method, not a wrapper around it, as this is asked for every include a check meets
+        self.get: Callable[[tuple[str, int, bool]], _Memoed | None] = cache.get
         self.hits = 0  # verdicts used
 
     def __len__(self) -> int:
         return len(self._cache)
-
-    def get(self, key: tuple[str, int, bool]) -> _Memoed | None:
-        return self._cache.get(key)
 
     def put(self, key: tuple[str, int, bool], value: _Memoed) -> None:
         self._cache.put(key, value, min(value.ttl, 86_400))
