@@ -20,9 +20,10 @@ import pytest
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, RType
 from bulkauth.dns.backends.aiodns import AiodnsBackend
-from bulkauth.dns.backends.udp import UdpBackend, system_nameservers
+from bulkauth.dns.backends.udp import UdpBackend, match_reply, system_nameservers
 from bulkauth.dns.resolver import Resolver, ResolverConfig
-from tests.dnsserver import DnsServer
+from bulkauth.dns.wire import build_query
+from tests.dnsserver import DnsServer, Transport
 
 BIG_STRINGS = [bytes([ord("a") + i % 26]) * 255 for i in range(40)]  # 10,200 octets of TXT
 BIG_TXT = " ".join(f'"{s.decode()}"' for s in BIG_STRINGS)
@@ -338,6 +339,46 @@ async def test_bad_id_times_out_and_cancellation_cleans_up(served: DnsServer) ->
         assert (await r.resolve(Query("alias.example.com", RType.A))).records == ("192.0.2.1",)
     finally:
         await r.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_a_reply_without_qr_settles_nothing(served: DnsServer, transport: Transport) -> None:
+    # one matcher for UDP and TCP: a message with our ID and question but the QR bit clear
+    # (a query reflected back, a confused middlebox) is not the answer, over either
+    if transport == "tcp":
+        served.fault("truncate", "www.example.com", transport="udp")
+    served.fault("no_qr", "www.example.com", transport=transport)
+    b = UdpBackend([served.nameserver])
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(b.query(Query("www.example.com", RType.A)), 0.3)
+        assert b.stats.unmatched >= 1 and b.stats.tcp == (transport == "tcp")
+        assert served.count("www.example.com", "A", transport) >= 1
+        # the abandoned query left nothing waiting on either transport
+        srv = b._servers[0]
+        assert not any(s.pending for s in srv.udp) and not any(c.pending for c in srv.tcp)
+    finally:
+        await b.aclose()
+
+
+def test_reply_matching_checks_qr_id_and_question() -> None:
+    q = Query("www.example.com", RType.A)
+    wire, key = build_query(q, 0x1234, 0)
+    fut: Any = object()  # never touched by the matcher
+    pending: dict[int, Any] = {0x1234: (key, q, fut, False)}
+    reply = bytearray(wire)
+    reply[2] |= 0x80  # QR
+    assert match_reply(bytes(reply), pending) is pending[0x1234]
+    shouted = bytes(reply).replace(b"www", b"WwW")  # 0x20 mixed case still matches
+    assert match_reply(shouted, pending) is pending[0x1234]
+    other_id = bytearray(reply)
+    other_id[1] ^= 1
+    two_questions = bytearray(reply)
+    two_questions[5] = 2
+    other_name = bytes(reply).replace(b"www", b"wwx")
+    for bad in (bytes(wire), bytes(other_id), bytes(two_questions), other_name, bytes(reply[:11])):
+        assert match_reply(bad, pending) is None
 
 
 @pytest.mark.anyio
