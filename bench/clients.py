@@ -72,7 +72,7 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
         return ask_aiodns, close_aiodns
 
     if client == "raw-udp":
-        from bulkauth.dns.udp import UdpBackend
+        from bulkauth.dns.backends.udp import UdpBackend
 
         udp = UdpBackend([nameserver])
 
@@ -85,11 +85,11 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
 
     backend: Any
     if client == "resolver-aiodns":
-        from bulkauth.dns.live import AiodnsBackend
+        from bulkauth.dns.backends.aiodns import AiodnsBackend
 
         backend = AiodnsBackend([nameserver])
     elif client == "resolver-udp":
-        from bulkauth.dns.udp import UdpBackend
+        from bulkauth.dns.backends.udp import UdpBackend
 
         backend = UdpBackend([nameserver])
     else:

@@ -169,8 +169,8 @@ def clients(queries: Path, seconds: float, rounds: int) -> dict[str, Any]:
 
 async def _compare(sample: list[tuple[str, str]]) -> dict[str, Any]:
     from bulkauth.core.common.model import Answer, Query, RType
-    from bulkauth.dns.live import AiodnsBackend
-    from bulkauth.dns.udp import UdpBackend
+    from bulkauth.dns.backends.aiodns import AiodnsBackend
+    from bulkauth.dns.backends.udp import UdpBackend
 
     udp = UdpBackend([NS])
     ares = AiodnsBackend([NS])

@@ -244,7 +244,7 @@ def domains(
 
     One bulkauth.domain/1 NDJSON line per input line, in input order.
     """
-    from bulkauth.dns.zonefile import ZoneLoadError
+    from bulkauth.dns.backends.zonefile import ZoneLoadError
     from bulkauth.pipeline.domains import run_domains
     from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.sinks import ResumeMismatch
@@ -445,7 +445,7 @@ def messages(
 ) -> None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
-    from bulkauth.dns.zonefile import ZoneLoadError
+    from bulkauth.dns.backends.zonefile import ZoneLoadError
     from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.messages import MessageOptions, run_messages
     from bulkauth.pipeline.sinks import ResumeMismatch

@@ -11,7 +11,7 @@ to retry over TCP, where they are sent whole.
 
 Faults are programmable per name pattern / type / transport, for the first N matches or with a
 seeded probability: delay, drop, SERVFAIL, REFUSED, forced truncation, TCP connection closed,
-garbage bytes, mismatched query ID. Every query received is logged (name, type, transport,
+garbage bytes, mismatched query ID, a reply without the QR bit. Every query received is logged (name, type, transport,
 time) so tests can assert exactly what went over the wire.
 
     with DnsServer() as server:
@@ -62,6 +62,7 @@ FaultKind = Literal[
     "tcp_close",  # TCP only: read the query, then close the connection without answering
     "garbage",  # send `payload`, or the query ID followed by seeded random bytes
     "bad_id",  # the right answer under another query ID
+    "no_qr",  # the right answer with the QR bit clear, as if it were a query
 ]
 
 _MAX_CNAME_HOPS = 16
@@ -516,6 +517,8 @@ class DnsServer:
             self._answer(query, response)
         if kind == "bad_id":
             response.id = (query.id + 1) & 0xFFFF
+        if kind == "no_qr":
+            response.flags &= ~dns.flags.QR
         if transport == "tcp":
             limit = _MAX_TCP_MESSAGE
         elif query.edns >= 0:

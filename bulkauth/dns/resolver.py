@@ -17,17 +17,32 @@ from typing import TypeVar
 
 import anyio
 
+from bulkauth.core.common.cache import TtlCache
 from bulkauth.core.common.model import Answer, Counters, Query, Rcode, Rdata, RType
 from bulkauth.core.common.names import NameError_, normalize_query_name
 from bulkauth.core.common.step import Step
 from bulkauth.dns.backend import Backend
-from bulkauth.dns.cache import AnswerCache
 from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter
 
 T = TypeVar("T")
 
 #: failures worth asking again; NXDOMAIN/NOERROR are answers, FORMERR/BADNAME will not change
 RETRYABLE = frozenset({Rcode.TIMEOUT, Rcode.SERVFAIL, Rcode.REFUSED, Rcode.ERROR})
+#: the longest an answer is kept, records and negative (RFC 2308 5: one to three hours): what a
+#: hostile zone can pin in memory
+MAX_TTL = 86_400
+NEGATIVE_MAX_TTL = 3_600
+
+
+def cache_ttl(answer: Answer) -> int:
+    """How long the cache keeps an answer (0: not at all). Only authoritative outcomes (records,
+    NODATA, NXDOMAIN) are kept; failures such as SERVFAIL or TIMEOUT are asked again."""
+    rcode = answer.rcode
+    if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
+        return 0  # Answer.ok, tested inline: this runs per query
+    ttl = answer.ttl
+    cap = MAX_TTL if answer.records else NEGATIVE_MAX_TTL
+    return cap if ttl > cap else ttl
 
 
 @dataclass(slots=True)
@@ -49,7 +64,7 @@ class Resolver:
     def __init__(self, backend: Backend, config: ResolverConfig | None = None) -> None:
         self.backend = backend
         self.config = config or ResolverConfig()
-        self.cache = AnswerCache(max_entries=self.config.cache_entries)
+        self.cache: TtlCache[Query, Answer] = TtlCache(self.config.cache_entries)
         self.counters = Counters()
         self._rate = RateLimiter(self.config.qps)
         self._inflight = InFlight(self.config.concurrency)
@@ -142,7 +157,7 @@ class Resolver:
                 # RRsets are unordered and servers rotate them: one canonical order makes every
                 # record we write reproducible, whichever server or backend answered
                 answer = replace(answer, records=canonical_order(answer.records))
-            self.cache.put(q, answer)
+            self.cache.put(q, answer, cache_ttl(answer))
         except BaseException as exc:
             # the asker was cancelled: joiners must not hang, they see a clean failure
             fut = flights.pop(q)

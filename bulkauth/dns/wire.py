@@ -7,8 +7,8 @@ only what an Answer holds. Where it reads, it follows dnspython's rules: compres
 point strictly backwards and stay clear of the part of the name already read, at most 16 hops,
 names of at most 255 octets, TTLs above 2^31-1 read as 0, a later CNAME (a singleton type) at
 a name replaces an earlier one, identical records collapse, OPT only once and only in the
-additional section, nothing after the last record. ``parse_answer_reference`` does the same job
-with dnspython; the tests hold the two to the same answers on generated and mangled messages.
+additional section, nothing after the last record. ``tests/dns/reference_wire.py`` does the same
+job with dnspython; the tests hold the two to the same answers on generated and mangled messages.
 
 What an Answer means (shared with the zone-file backend): ``records`` are the RRs of the asked
 type at the end of the CNAME chain found in the answer section, ``cnames`` the chain's targets,
@@ -36,7 +36,6 @@ _A = 1
 _CNAME = 5
 _SOA = 6
 _MX = 15
-_TXT = 16
 _AAAA = 28
 _OPT = 41
 _MAX_HOPS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN
@@ -453,72 +452,3 @@ def reply_has_opt(data: bytes, question_len: int) -> bool:
     except WireError:
         return False
     return False
-
-
-def parse_answer_reference(data: bytes, q: Query) -> Answer:
-    """``parse_answer`` done with dnspython: the yardstick for tests and benchmarks."""
-    import dns.message
-    import dns.name
-    import dns.rdataclass
-    import dns.rdatatype
-
-    try:
-        msg = dns.message.from_wire(data)
-    except Exception as exc:  # dnspython raises many types on garbage
-        raise WireError(f"dnspython: {exc!r}") from exc
-    if len(msg.question) != 1:
-        raise WireError("reply does not carry exactly one question")
-    rcode_num = int(msg.rcode())
-    rcode = _RCODES.get(rcode_num)
-    if rcode is None:
-        return Answer(Rcode.ERROR, size=len(data), detail=f"server answered rcode {rcode_num}")
-    if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
-        return Answer(rcode, size=len(data))
-    rdtype = dns.rdatatype.RdataType.make(int(q.rtype))
-
-    def text(n: dns.name.Name) -> str:
-        return "" if n == dns.name.root else n.to_text(omit_final_dot=True).lower()
-
-    name = msg.question[0].name
-    cnames: list[str] = []
-    chain_ttl = _TTL_MAX + 1
-    seen = {name}
-    for _ in range(_MAX_CHAIN):
-        rrset = msg.get_rrset(msg.answer, name, dns.rdataclass.IN, rdtype)
-        if rrset:
-            recs: list[Rdata] = []
-            for rd in rrset:
-                if int(q.rtype) in _TXT_TYPES:
-                    recs.append(tuple(rd.strings))
-                elif q.rtype is RType.MX:
-                    recs.append(MX(rd.preference, text(rd.exchange)))
-                elif int(q.rtype) in _NAME_TYPES:
-                    recs.append(text(rd.target))
-                else:
-                    recs.append(rd.to_text())
-            return Answer(
-                rcode,
-                records=tuple(recs),
-                ttl=min(rrset.ttl, chain_ttl),
-                cnames=tuple(cnames),
-                size=len(data),
-            )
-        if rdtype == dns.rdatatype.CNAME:
-            break
-        c = msg.get_rrset(msg.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if not c:
-            break
-        chain_ttl = min(chain_ttl, c.ttl)
-        target = c[0].target
-        cnames.append(text(target))
-        name = target
-        if name in seen:
-            break
-        seen.add(name)
-    negative = -1
-    for rrset in msg.authority:
-        if rrset.rdtype == dns.rdatatype.SOA and rrset.rdclass == dns.rdataclass.IN:
-            negative = min(rrset.ttl, rrset[0].minimum)
-            break
-    ttl = min(negative, chain_ttl) if negative >= 0 else chain_ttl if cnames else 0
-    return Answer(rcode, ttl=ttl, cnames=tuple(cnames), size=len(data))

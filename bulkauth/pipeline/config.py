@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 class RunConfig:
     nameservers: list[str] = field(default_factory=list)
     zones: str | None = None
+    #: --zones-glob: only the files of the --zones directory whose names match
+    zones_glob: str | None = None
     backend: str = "auto"
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
     output: str | None = None
@@ -37,16 +39,16 @@ class RunConfig:
 def make_backend(config: RunConfig) -> Backend:
     """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
     if config.zones:
-        from bulkauth.dns.zonefile import ZoneBackend, ZoneSet
+        from bulkauth.dns.backends.zonefile import ZoneBackend
 
-        return ZoneBackend(config.zone_set or ZoneSet.load(config.zones))
+        return ZoneBackend(config.zone_set or config.zones, glob=config.zones_glob)
     if config.backend != "aiodns":
         # "auto": our UDP/TCP client gives the same answers as aiodns (bench: answer
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)
-        from bulkauth.dns.udp import UdpBackend
+        from bulkauth.dns.backends.udp import UdpBackend
 
         return UdpBackend(config.nameservers)
-    from bulkauth.dns.live import AiodnsBackend
+    from bulkauth.dns.backends.aiodns import AiodnsBackend
 
     # c-ares re-sends within one attempt; those packets would bypass --qps, so with a
     # rate limit every packet must be one Resolver attempt

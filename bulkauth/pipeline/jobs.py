@@ -264,14 +264,14 @@ def run_sharded(
     import anyio._backends._asyncio  # noqa: F401
     import uvloop  # noqa: F401
 
-    import bulkauth.dns.udp  # noqa: F401
+    import bulkauth.dns.backends.udp  # noqa: F401
 
     if job.warm is not None:
         job.warm()
     if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
-        from bulkauth.dns.zonefile import ZoneSet
+        from bulkauth.dns.backends.zonefile import ZoneSet
 
-        config = replace(config, zone_set=ZoneSet.load(config.zones))
+        config = replace(config, zone_set=ZoneSet.load(config.zones, config.zones_glob))
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []

@@ -17,13 +17,13 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from bulkauth.core.common import psl
+from bulkauth.core.common.cache import TtlCache
 from bulkauth.core.common.model import State
 from bulkauth.core.dmarc.discovery import DmarcDiscovery
 from bulkauth.core.message.check import (
@@ -145,32 +145,27 @@ class Memo:
     seconds, so a long run sees DNS changes about as soon as the resolver cache does. DNS
     failures are never kept."""
 
-    def __init__(self, max_entries: int = 50_000, ttl: float = 300.0) -> None:
-        self._entries: OrderedDict[tuple[str, ...], tuple[float, Any]] = OrderedDict()
-        self.max_entries = max_entries
+    def __init__(
+        self,
+        max_entries: int = 50_000,
+        ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache: TtlCache[tuple[str, ...], Any] = TtlCache(max_entries, clock)
         self.ttl = ttl
         self.hits = 0
 
     def get(self, key: tuple[str, ...] | None) -> Any:
         if key is None:
             return None
-        hit = self._entries.get(key)
-        if hit is None:
-            return None
-        if hit[0] < time.monotonic():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return hit[1]
+        value = self._cache.get(key)
+        if value is not None:
+            self.hits += 1
+        return value
 
     def put(self, key: tuple[str, ...] | None, value: Any) -> None:
-        if key is None or self.max_entries <= 0:
-            return
-        self._entries[key] = (time.monotonic() + self.ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        if key is not None:
+            self._cache.put(key, value, self.ttl)
 
 
 async def _lookups(plan: Plan, options: MessageOptions, resolver: Resolver, memo: Memo) -> Looked:

@@ -114,6 +114,12 @@ class RunProgress:
             f"{counters.joined:,} joined in flight ({hit:.0%} answered without a query), "
             f"{counters.retries:,} retries, {counters.timeouts:,} timeouts, {counters.failures:,} failed"
         )
+        if backend == "zones":  # which zones --zones gave: a wrong origin only shows as REFUSED
+            from bulkauth.dns.backends.zonefile import last_loaded
+
+            zones = last_loaded()
+            if zones is not None:
+                lines.append(f"zones: {zones.describe()}")
         if stopped:
             lines.append(
                 f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped"

@@ -42,10 +42,10 @@ from bulkauth.core.spf.macro import (
     parse_macro_string,
 )
 from bulkauth.dns.backend import parse_nameserver
-from bulkauth.dns.live import cares_server
+from bulkauth.dns.backends.aiodns import cares_server
+from bulkauth.dns.backends.zonefile import ZoneLoadError, ZoneSet
 from bulkauth.dns.resolver import ResolverConfig
 from bulkauth.dns.wire import WireError, build_query, parse_answer
-from bulkauth.dns.zonefile import ZoneLoadError, ZoneSet
 from bulkauth.pipeline.config import RunConfig
 from bulkauth.pipeline.sinks import complete_records
 from bulkauth.pipeline.sources import MAX_LINE_BYTES, read_domain_list

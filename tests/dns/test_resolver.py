@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from bulkauth.core.common.model import Query, Rcode, RType
-from bulkauth.dns.live import AiodnsBackend
+from bulkauth.dns.backends.aiodns import AiodnsBackend
 from bulkauth.dns.resolver import Resolver, ResolverConfig
 from tests.dnsserver import DnsServer
 
@@ -77,7 +77,7 @@ async def test_positive_cache_honours_ttl(served: DnsServer) -> None:
 
 
 async def test_negative_cache_expires_with_the_negative_ttl(served: DnsServer) -> None:
-    # pycares hides the SOA of NXDOMAIN/NODATA answers (see bulkauth/dns/live.py), so the
+    # pycares hides the SOA of NXDOMAIN/NODATA answers (see bulkauth/dns/backends/aiodns.py), so the
     # backend's negative_ttl is the negative TTL; the zone's SOA minimum is 1 s as well, so
     # c-ares' own cache expires at the same time.
     async with resolver_for(served, negative_ttl=1) as r:

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 
 from bench.mailgen import generate
 from bulkauth.core.message.check import CheckOptions
@@ -37,10 +36,9 @@ def test_byte_budget_waits_only_for_messages_being_checked() -> None:
     assert done.is_set() and b.held == 50 and b.peak == 160
 
 
-def test_memo_expires_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memo_expires_and_is_bounded() -> None:
     now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    m = Memo(max_entries=2, ttl=10)
+    m = Memo(max_entries=2, ttl=10, clock=lambda: now[0])
     m.put(("a",), 1)
     m.put(("b",), 2)
     m.put(("c",), 3)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from bulkauth.core.common.cache import TtlCache
 from bulkauth.core.common.model import Answer, DnsFailure, Problem, Query, Rcode, Rdata, RType
 from bulkauth.core.common.step import Step, ask, ask_all
 from bulkauth.core.spf.macro import MacroString, MacroValues, expand
@@ -526,34 +527,25 @@ class IncludeMemo:
     data when no record in its tree expands a macro or uses ptr. A remembered verdict is used
     only where evaluating the subtree again would give the same outcome: within the lookup and
     void limits, with no loop back to a domain being evaluated, and no longer than the
-    shortest TTL of the answers it came from. Bounded (least recently stored goes first), so
+    shortest TTL of the answers it came from. Bounded (least recently used goes first), so
     hostile input cannot grow it. Traced checks do not use it: the trace shows every term.
     """
 
     def __init__(
         self, max_entries: int = 65_536, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: dict[tuple[str, int, bool], tuple[float, _Memoed]] = {}
+        cache: TtlCache[tuple[str, int, bool], _Memoed] = TtlCache(max_entries, clock)
+        self._cache = cache
+        #: the verdict kept for (include target, address, v6), while it lives: the cache's own
+        #: method, not a wrapper around it, as this is asked for every include a check meets
+        self.get: Callable[[tuple[str, int, bool]], _Memoed | None] = cache.get
         self.hits = 0  # verdicts used
 
-    def get(self, key: tuple[str, int, bool]) -> _Memoed | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        if self._clock() >= found[0]:
-            del self._entries[key]
-            return None
-        return found[1]
+    def __len__(self) -> int:
+        return len(self._cache)
 
     def put(self, key: tuple[str, int, bool], value: _Memoed) -> None:
-        if value.ttl <= 0 or self.max_entries <= 0:
-            return
-        entries = self._entries
-        if len(entries) >= self.max_entries and key not in entries:
-            del entries[next(iter(entries))]
-        entries[key] = (self._clock() + min(value.ttl, 86_400), value)
+        self._cache.put(key, value, min(value.ttl, 86_400))
 
 
 def _match_a(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:

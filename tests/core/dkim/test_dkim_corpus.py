@@ -22,7 +22,7 @@ from bulkauth.core.common.model import Query, RType
 from bulkauth.core.dkim.verify import KeyRecord, aggregate
 from bulkauth.core.message.check import key_names, verify_crypto
 from bulkauth.core.message.headers import parse_header_block
-from bulkauth.dns.live import AiodnsBackend
+from bulkauth.dns.backends.aiodns import AiodnsBackend
 from bulkauth.dns.resolver import Resolver, ResolverConfig
 from tests.dnsserver import DnsServer
 from tests.paths import suite

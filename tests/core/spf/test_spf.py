@@ -840,7 +840,7 @@ def test_memo_is_bounded() -> None:
     rec = Recorder(lived(PROVIDER))
     for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
         memo_run(rec, memo, ip, "a.example")
-    assert len(memo._entries) == 2
+    assert len(memo) == 2
 
 
 _IPS = ["192.0.2.1", "198.51.100.9", "2001:db8::5"]

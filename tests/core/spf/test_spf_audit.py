@@ -363,7 +363,7 @@ def test_audit_always_returns_an_audit(root: str, x: str, y: str, rcode: Rcode) 
 
 def test_target_with_an_empty_label_is_an_error_in_the_audit() -> None:
     """RFC 7208 leaves `a:foo..example` undefined (permerror or no match): the audit flags it."""
-    from bulkauth.dns.zonefile import ZoneSet
+    from bulkauth.dns.backends.zonefile import ZoneSet
 
     zones = ZoneSet.from_text(
         '@ 60 IN SOA ns. h. 1 2 3 4 5\n@ IN TXT "v=spf1 a:foo..example include:%{d}..x -all"\n',

@@ -9,6 +9,8 @@ TTLs from the SOA (RFC 2308).
 
 from __future__ import annotations
 
+import fnmatch
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,16 @@ import dns.zone
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, Rdata, RType
 
 _MAX_CNAME_HOPS = 16
+#: how much of a zone file is read to find its origin (origin_of): the lines before its SOA
+_HEAD = 8192
 
 
 class ZoneLoadError(Exception):
     """A zone file could not be read; the message names the file and the line."""
+
+
+def _origin_text(origin: dns.name.Name) -> str:
+    return origin.to_text(omit_final_dot=True) if origin != dns.name.root else "."
 
 
 def _to_rdata(rdtype: RType, rd: Any) -> Rdata:
@@ -46,14 +54,81 @@ def _origin_from_filename(path: Path) -> str:
     return name
 
 
+def origin_of(path: Path, head: str) -> str:
+    """The zone a master file holds: the owner of its SOA record (the apex, by definition),
+    read with the ``$ORIGIN`` in force; a file whose first record is not an SOA: its first
+    ``$ORIGIN``; with neither, its file name less ``.zone``/``.db``/``.txt``.
+
+    ``head`` is the start of the file: the SOA comes first in a zone (RFC 1035 5.2), so only
+    lines up to the first record are read, which keeps loading 10,000 files one parse each.
+    The file name alone is a poor guide: BIND names its files ``db.example.com``, a root zone
+    is ``root.zone``, and any name can be wrong; a zone loaded under the wrong origin answers
+    REFUSED for all its names.
+    """
+    origin: dns.name.Name | None = None
+    for line in head.splitlines():
+        text = line.split(";", 1)[0]
+        if not text.strip():
+            continue
+        if text[0].isspace():
+            break  # a record without an owner: the previous owner, and there is none yet
+        tokens = text.split()
+        word = tokens[0].upper()
+        if word == "$ORIGIN" and len(tokens) > 1:
+            try:
+                origin = dns.name.from_text(tokens[1], origin)
+            except dns.exception.DNSException:
+                break  # dnspython will say what is wrong with it
+            continue
+        if word.startswith("$"):
+            if word == "$INCLUDE":
+                break  # the records, SOA included, may be elsewhere: no guess
+            continue  # $TTL
+        if "SOA" in (t.upper() for t in tokens[1:4]):
+            try:
+                owner = (
+                    origin
+                    if tokens[0] == "@"
+                    else dns.name.from_text(tokens[0], origin or dns.name.empty)
+                )
+            except dns.exception.DNSException:
+                break
+            if owner is not None and owner.is_absolute():
+                return owner.to_text()
+        break
+    return origin.to_text() if origin is not None else _origin_from_filename(path)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedZone:
+    """One zone of a ZoneSet: its origin (``example.com``, ``.`` for the root) and its file."""
+
+    origin: str
+    file: str | None
+
+
 class ZoneSet:
     """All zones of a file or directory, looked up by the closest enclosing origin."""
 
-    def __init__(self, zones: list[dns.zone.Zone]) -> None:
+    def __init__(
+        self,
+        zones: list[dns.zone.Zone],
+        files: list[str | None] | None = None,
+        source: str | None = None,
+    ) -> None:
+        #: the file or directory the zones were read from (None: built from text)
+        self.source = source
         self._zones: dict[dns.name.Name, dns.zone.Zone] = {}
-        for z in zones:
+        loaded: list[LoadedZone] = []
+        for z, f in zip(zones, files or [None] * len(zones), strict=True):
             assert z.origin is not None  # zones are always loaded with an origin here
+            if z.origin in self._zones:
+                other = next(lz.file for lz in loaded if lz.origin == _origin_text(z.origin))
+                raise ZoneLoadError(f"{f}: zone {_origin_text(z.origin)} is also in {other}")
             self._zones[z.origin] = z
+            loaded.append(LoadedZone(_origin_text(z.origin), f))
+        #: which zones were loaded from which files, in loading order
+        self.loaded: tuple[LoadedZone, ...] = tuple(loaded)
         # names with something below them: empty non-terminals answer NODATA, not NXDOMAIN
         self._interior: set[dns.name.Name] = set()
         for z in zones:
@@ -64,30 +139,60 @@ class ZoneSet:
                         break
                     self._interior.add(n)
 
+    def describe(self, show: int = 5) -> str:
+        """``12 loaded from data/zones (a.example, b.example, ... and 7 more)``, for summaries."""
+        names = [lz.origin for lz in self.loaded]
+        listed = ", ".join(names[:show]) + (
+            f", ... and {len(names) - show} more" if len(names) > show else ""
+        )
+        where = f" from {self.source}" if self.source else ""
+        return f"{len(names):,} loaded{where} ({listed})"
+
     @classmethod
-    def load(cls, path: str | Path) -> ZoneSet:
+    def load(cls, path: str | Path, glob: str | None = None) -> ZoneSet:
+        """The zone file ``path``, or every file in the directory ``path`` and below (not
+        hidden ones; with ``glob``, only those whose names match it, e.g. ``*.zone``)."""
+        global _last_loaded
         p = Path(path)
+        is_dir = p.is_dir()
         files = (
-            sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            if p.is_dir()
+            sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and not f.name.startswith(".")
+                and (glob is None or fnmatch.fnmatchcase(f.name, glob))
+            )
+            if is_dir
             else [p]
         )
         if not files:
-            raise ZoneLoadError(f"{p}: no zone files found")
+            matching = f" matching {glob!r}" if glob is not None and is_dir else ""
+            raise ZoneLoadError(f"{p}: no zone files found{matching}")
         zones = []
         for f in files:
             try:
+                with f.open(encoding="utf-8") as fh:
+                    head = fh.read(_HEAD)
                 zones.append(
                     dns.zone.from_file(
                         str(f),
-                        origin=_origin_from_filename(f),
+                        origin=origin_of(f, head),
                         relativize=False,
                         check_origin=False,  # a zone checked before publishing may lack NS
                     )
                 )
             except (dns.exception.DNSException, OSError, UnicodeDecodeError) as exc:
-                raise ZoneLoadError(f"{f}: {exc}") from exc
-        return cls(zones)
+                hint = (
+                    " (a directory may hold other files: load only the zone files with"
+                    " --zones-glob PATTERN, e.g. --zones-glob '*.zone')"
+                    if is_dir
+                    else ""
+                )
+                raise ZoneLoadError(f"{f}: {exc}{hint}") from exc
+        zone_set = cls(zones, [str(f) for f in files], str(p))
+        _last_loaded = zone_set
+        return zone_set
 
     @classmethod
     def from_text(cls, text: str, origin: str) -> ZoneSet:
@@ -164,13 +269,23 @@ class ZoneSet:
         return int(min(soa.ttl, soa[0].minimum))
 
 
+_last_loaded: ZoneSet | None = None
+
+
+def last_loaded() -> ZoneSet | None:
+    """The ZoneSet this process last loaded from files, so that a run's summary can say which
+    zones ``--zones`` gave it (a wrong origin is otherwise seen only as REFUSED answers)."""
+    return _last_loaded
+
+
 class ZoneBackend:
-    """The Backend over a ZoneSet."""
+    """The Backend over a ZoneSet, given loaded or as the file or directory to load (``glob``:
+    only the files of the directory whose names match it)."""
 
     name = "zones"
 
-    def __init__(self, zones: ZoneSet) -> None:
-        self.zones = zones
+    def __init__(self, zones: ZoneSet | str | Path, glob: str | None = None) -> None:
+        self.zones = zones if isinstance(zones, ZoneSet) else ZoneSet.load(zones, glob)
 
     async def query(self, q: Query) -> Answer:
         return self.zones.answer(q)

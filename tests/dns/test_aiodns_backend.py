@@ -14,7 +14,7 @@ import dns.rcode
 import pytest
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, RType
-from bulkauth.dns.live import AiodnsBackend, cares_server, tries_for
+from bulkauth.dns.backends.aiodns import AiodnsBackend, cares_server, tries_for
 from tests.dnsserver import DnsServer, serving
 
 pytestmark = pytest.mark.anyio

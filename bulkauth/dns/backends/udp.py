@@ -30,7 +30,6 @@ import ipaddress
 import os
 import socket
 import struct
-import time
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from bulkauth.core.common.model import Answer, Query, Rcode
 from bulkauth.dns.backend import parse_nameserver
+from bulkauth.dns.backends.health import Health, RoundRobin
 from bulkauth.dns.wire import WireError, build_query, parse_answer, reply_has_opt
 
 #: EDNS0 UDP payload size we advertise (https://www.dnsflagday.net/2020/)
@@ -100,6 +100,27 @@ class _Ids:
             qid = pool.pop()
             if qid not in busy:
                 return qid
+
+
+def match_reply(data: bytes, pending: dict[int, _Pending]) -> _Pending | None:
+    """The outstanding query a message answers, or None: a reply (QR set) under the ID of a
+    query outstanding on this socket or connection, with exactly one question, the one asked.
+
+    The one test for UDP and TCP alike: over TCP, too, a message that is not a reply to us (a
+    query echoed back, a middlebox's junk) must not settle a query.
+    """
+    if len(data) < 12:
+        return None
+    p = pending.get((data[0] << 8) | data[1])
+    if (
+        p is None
+        or not data[2] & 0x80
+        or data[4] != 0
+        or data[5] != 1
+        or data[12 : 12 + len(p[0])].lower() != p[0]
+    ):
+        return None
+    return p
 
 
 class _UdpSocket:
@@ -191,21 +212,11 @@ class _UdpSocket:
     def _datagram(self, data: bytes) -> None:
         stats = self.stats
         stats.received += 1
-        if len(data) < 12:
+        p = match_reply(data, self.pending)
+        if p is None:
             stats.unmatched += 1
             return
         qid = (data[0] << 8) | data[1]
-        p = self.pending.get(qid)
-        # QR set, exactly one question, and it is the one we asked
-        if (
-            p is None
-            or not data[2] & 0x80
-            or data[4] != 0
-            or data[5] != 1
-            or data[12 : 12 + len(p[0])].lower() != p[0]
-        ):
-            stats.unmatched += 1
-            return
         fut = p[2]
         if data[2] & 0x02:  # TC
             stats.truncated += 1
@@ -224,15 +235,8 @@ class _UdpSocket:
             stats.garbage += 1
             return
         del self.pending[qid]
-        server = self.server
-        rcode = answer.rcode
-        if rcode is Rcode.SERVFAIL or rcode is Rcode.REFUSED:
-            # a resolver that refuses us or fails everything is as bad as a dead one: back it
-            # off (three strikes) so the retry goes elsewhere; a good answer clears the count,
-            # so one lame domain costs a healthy server nothing
-            server.note_failure()
-        elif server.failures:
-            server.note_alive()
+        # a resolver that refuses us or fails everything is as bad as a dead one (health.py)
+        self.server.note(answer.rcode)
         fut.set_result(answer)
 
     def _fail_all(self, detail: str) -> None:
@@ -283,14 +287,11 @@ class _TcpConnection(asyncio.Protocol):
     def _deliver(self, data: bytes) -> None:
         stats = self.server.stats
         stats.received += 1
-        if len(data) < 12:
+        p = match_reply(data, self.pending)
+        if p is None:
             stats.unmatched += 1
             return
         qid = (data[0] << 8) | data[1]
-        p = self.pending.get(qid)
-        if p is None or data[4:6] != b"\x00\x01" or data[12 : 12 + len(p[0])].lower() != p[0]:
-            stats.unmatched += 1
-            return
         try:
             answer = parse_answer(data, p[1], len(p[0]))
         except WireError as exc:
@@ -314,7 +315,7 @@ class _TcpConnection(asyncio.Protocol):
             self.transport.close()
 
 
-class _Server:
+class _Server(Health):
     """One nameserver: its UDP sockets, TCP connections and health."""
 
     def __init__(
@@ -326,6 +327,7 @@ class _Server:
         socket_max_uses: int,
         tcp_connections: int,
     ) -> None:
+        super().__init__()
         self.host = host
         self.port = port
         self.family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
@@ -342,18 +344,6 @@ class _Server:
         self.tcp_waiters: list[asyncio.Future[None]] = []
         self.opening: asyncio.Future[None] | None = None
         self.turn = 0
-        self.failures = 0
-        self.down_until = 0.0
-
-    def note_alive(self) -> None:
-        self.failures = 0
-        self.down_until = 0.0
-
-    def note_failure(self) -> None:
-        # three strikes, then back off exponentially (0.5 s doubling up to 30 s)
-        self.failures += 1
-        if self.failures >= 3:
-            self.down_until = time.monotonic() + min(30.0, 0.5 * 2 ** min(self.failures - 3, 6))
 
     def udp_socket(self) -> _UdpSocket | None:
         """A socket for the next query, or None when one must be opened first."""
@@ -495,29 +485,13 @@ class UdpBackend:
                     tcp_connections=max(1, tcp_connections),
                 )
             )
-        if not self._servers:
-            raise ValueError("no nameservers")
-        self._turn = 0
+        self._rotation = RoundRobin(self._servers)
         self._single = len(self._servers) == 1
         self._closed = False
 
     @property
     def nameservers(self) -> list[str]:
         return [s.label for s in self._servers]
-
-    def _pick(self) -> _Server:
-        servers = self._servers
-        n = len(servers)
-        if n == 1:
-            return servers[0]
-        now = time.monotonic()
-        for _ in range(n):
-            self._turn = (self._turn + 1) % n
-            s = servers[self._turn]
-            if s.down_until <= now:
-                return s
-        # every server is backed off: the one that comes back soonest is the best bet
-        return min(servers, key=lambda s: s.down_until)
 
     async def query(self, q: Query) -> Answer:
         if self._closed:
@@ -526,7 +500,7 @@ class UdpBackend:
             wire, key = build_query(q, 0, self.edns_payload)
         except WireError as exc:
             return Answer(Rcode.BADNAME, detail=str(exc))
-        server = self._servers[0] if self._single else self._pick()
+        server = self._servers[0] if self._single else self._rotation.pick()
         try:
             outcome = await self._udp(server, q, wire, key, self.edns_payload > 0)
             if isinstance(outcome, Answer):
@@ -609,4 +583,4 @@ class UdpBackend:
         await asyncio.sleep(0)
 
 
-__all__ = ["EDNS_PAYLOAD", "TransportStats", "UdpBackend", "system_nameservers"]
+__all__ = ["EDNS_PAYLOAD", "TransportStats", "UdpBackend", "match_reply", "system_nameservers"]

@@ -38,7 +38,6 @@ against ``tests/dnsserver.py``):
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -48,6 +47,7 @@ import pycares
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, Rdata, RType
 from bulkauth.dns.backend import check_nameserver
+from bulkauth.dns.backends.health import SERVER_TROUBLE, Health, RoundRobin
 
 #: every c-ares error number we can meet on a query, mapped once (DESIGN.md: one boundary)
 ERRNO_TO_RCODE: dict[int, Rcode] = {
@@ -98,35 +98,16 @@ def cares_server(spec: str) -> str:
     return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
 
-#: answers that say the server is not serving us (or not at all), as opposed to the question
-_SERVER_TROUBLE = frozenset({Rcode.SERVFAIL, Rcode.REFUSED, Rcode.TIMEOUT, Rcode.ERROR})
-#: consecutive troubles before a server is backed off, and the backoff (doubling) bounds
-_STRIKES = 3
-_BACKOFF_MIN = 0.5
-_BACKOFF_MAX = 30.0
-
-
-class _Upstream:
+class _Upstream(Health):
     """One nameserver of several: its own c-ares channel and its health."""
 
-    __slots__ = ("down_until", "failures", "resolver", "server")
+    __slots__ = ("resolver", "server")
 
     def __init__(self, server: str | None) -> None:
+        super().__init__()
         #: the c-ares server string, or None for the system resolvers
         self.server = server
         self.resolver: aiodns.DNSResolver | None = None
-        self.failures = 0
-        self.down_until = 0.0
-
-    def note(self, rcode: Rcode) -> None:
-        if rcode in (Rcode.NOERROR, Rcode.NXDOMAIN):
-            self.failures = 0
-            self.down_until = 0.0
-        elif rcode in _SERVER_TROUBLE:
-            self.failures += 1
-            if self.failures >= _STRIKES:
-                backoff = _BACKOFF_MIN * 2 ** min(self.failures - _STRIKES, 6)
-                self.down_until = time.monotonic() + min(_BACKOFF_MAX, backoff)
 
 
 class AiodnsBackend:
@@ -137,11 +118,8 @@ class AiodnsBackend:
     ``ARES_FLAG_NOCHECKRESP`` hands SERVFAIL/REFUSED back as answers (so that retries and their
     counters live in the Resolver). A resolver that refuses us, or SERVFAILs everything, would
     then take every query and every retry. So each server gets its own channel and this backend
-    chooses: round robin over the healthy ones; after three troubles in a row (SERVFAIL,
-    REFUSED, timeout, connection error) a server is left alone for 0.5 s, doubling up to 30 s,
-    and any good answer clears its record. The Resolver's retry of a failed query thus goes to
-    another server. A SERVFAIL that is the domain's fault (a lame delegation) costs a healthy
-    server at worst a short backoff: its good answers keep clearing the count.
+    chooses, as the UDP client does (``health.py``): round robin over the healthy ones, a server
+    backed off after three troubles in a row, so the Resolver's retry goes to another server.
     """
 
     name = "aiodns"
@@ -162,7 +140,7 @@ class AiodnsBackend:
         self.tries = tries if tries is not None else tries_for(timeout)
         self.negative_ttl = negative_ttl
         self._upstreams = [_Upstream(s) for s in self.nameservers] or [_Upstream(None)]
-        self._turn = 0
+        self._rotation = RoundRobin(self._upstreams)
 
     def _channel(self, up: _Upstream) -> aiodns.DNSResolver:
         if up.resolver is None:
@@ -176,18 +154,6 @@ class AiodnsBackend:
             )
         return up.resolver
 
-    def _pick(self) -> _Upstream:
-        ups = self._upstreams
-        if len(ups) == 1:
-            return ups[0]
-        now = time.monotonic()
-        for _ in range(len(ups)):
-            self._turn = (self._turn + 1) % len(ups)
-            if ups[self._turn].down_until <= now:
-                return ups[self._turn]
-        # all backed off: the one that comes back first
-        return min(ups, key=lambda u: u.down_until)
-
     async def query(self, q: Query) -> Answer:
         qtype = _QTYPES.get(q.rtype)
         if qtype is None:
@@ -198,7 +164,7 @@ class AiodnsBackend:
             # c-ares reads the name as presentation text: a backslash starts an escape and NUL
             # ends the C string, so it would silently ask another name
             return Answer(Rcode.BADNAME, detail=f"name {q.name!r}: c-ares cannot ask it exactly")
-        up = self._pick()
+        up = self._rotation.pick()
         try:
             result = await self._channel(up).query_dns(q.name, qtype)
         except aiodns.error.DNSError as exc:
@@ -211,7 +177,7 @@ class AiodnsBackend:
         else:
             answer = to_answer(q, result, self.negative_ttl)
         up.note(answer.rcode)
-        if up.server and len(self._upstreams) > 1 and answer.rcode in _SERVER_TROUBLE:
+        if up.server and len(self._upstreams) > 1 and answer.rcode in SERVER_TROUBLE:
             answer = replace(answer, detail=f"{up.server}: {answer.detail}".rstrip(": "))
         return answer
 
