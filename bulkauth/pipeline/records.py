@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bulkauth.pipeline.progress import Brief, brief
@@ -31,15 +30,22 @@ def internal_error(exc: BaseException) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True, slots=True)
 class Records(Generic[I]):
-    """How a command's records are built, and what the run summary counts of them."""
+    """How a command's records are built, and what the run summary counts of them.
 
-    #: the fields every record of an item begins with: its schema and where the item came from
-    base: Callable[[I], Record]
-    #: the record sections the summary counts, each by its ``field`` ("state" or "result")
-    sections: tuple[str, ...] = ()
-    field: str = "state"
+    ``base``: the fields every record of an item begins with, its schema and where the item
+    came from. ``sections``: the record sections the summary counts, each by its ``field``
+    ("state" or "result"). A plain class: a dataclass costs a run ~0.5 ms of start-up.
+    """
+
+    __slots__ = ("base", "field", "sections")
+
+    def __init__(
+        self, base: Callable[[I], Record], sections: tuple[str, ...] = (), field: str = "state"
+    ) -> None:
+        self.base = base
+        self.sections = sections
+        self.field = field
 
     def invalid_input(self, item: I, code: str, message: str) -> Record:
         error = {"code": code, "message": message}

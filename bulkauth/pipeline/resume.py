@@ -8,7 +8,6 @@ another input is refused rather than silently continued.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import Generic, TypeVar
 
@@ -19,13 +18,21 @@ from bulkauth.pipeline.sinks import ResumeMismatch, complete_records, last_recor
 I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
 
 
-@dataclass(frozen=True, slots=True)
 class Resumable(Generic[I]):
-    """How an item and the record written for it are matched, and what the items are called."""
+    """How an item and the record written for it are matched, and what the items are called
+    (a plain class: a dataclass costs a run ~0.5 ms of start-up)."""
 
-    item_key: Callable[[I], Hashable]
-    record_key: Callable[[Record], Hashable]
-    what: str
+    __slots__ = ("item_key", "record_key", "what")
+
+    def __init__(
+        self,
+        item_key: Callable[[I], Hashable],
+        record_key: Callable[[Record], Hashable],
+        what: str,
+    ) -> None:
+        self.item_key = item_key
+        self.record_key = record_key
+        self.what = what
 
 
 def skip_done(items: Iterator[I], config: RunConfig, keys: Resumable[I]) -> tuple[Iterator[I], int]:
