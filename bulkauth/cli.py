@@ -164,16 +164,17 @@ def _command(
     ``config: RunConfig`` parameter (in its --help too), without --resume or --workers when the
     command has none of its own. The command returns the signal that stopped its run, if any;
     what went wrong is turned into the exit status here, for every command alike."""
-    shared = [p for p in _SHARED if (resume or p.name != "resume")]
-    shared = [p for p in shared if (workers or p.name != "workers")]
+    # keyword-only, as typer passes them all: then a parameter with a default may come first
+    kw = inspect.Parameter.KEYWORD_ONLY
+    left_out = {"resume"} if not resume else set()
+    left_out |= {"workers"} if not workers else set()
+    shared = [p.replace(kind=kw) for p in _SHARED if p.name not in left_out]
     names = [p.name for p in shared]
 
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         params: list[inspect.Parameter] = []
         for p in inspect.signature(fn, eval_str=True).parameters.values():
-            # keyword-only, as typer passes them: the shared ones may follow defaults or not
-            kw = [q.replace(kind=inspect.Parameter.KEYWORD_ONLY) for q in shared]
-            params.extend(kw if p.name == "config" else [p.replace(kind=kw[0].kind)])
+            params.extend(shared if p.name == "config" else [p.replace(kind=kw)])
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
