@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     import uvloop
 
-    from bulkauth.pipeline.run import tune_gc
+    from bulkauth.pipeline.signals import tune_gc
 
     tune_gc()  # as the CLI does, for every client alike
     queries = load_queries(a.queries, limit=a.limit)

@@ -1,7 +1,14 @@
-"""The command line: parse options into a RunConfig and run the pipeline on uvloop. Thin."""
+"""The command line: parse options into a RunConfig and run the pipeline on uvloop. Thin.
+
+The options every command shares are declared once (``_run_config``), and so is what a
+command's failure means for the exit status (``_command``): 0 done, 2 a bad command line or
+input file (one line on stderr), 1 a run that broke down, 128 + N stopped by signal N.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,7 +21,8 @@ import typer
 from bulkauth import __version__
 from bulkauth.dns.resolver import ResolverConfig
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.run import tune_gc
+from bulkauth.pipeline.errors import BadInput, WorkerLost
+from bulkauth.pipeline.signals import tune_gc
 
 T = TypeVar("T")
 
@@ -38,6 +46,14 @@ Zones = Annotated[
     typer.Option(
         "--zones",
         help="Answer from RFC 1035 zone files (a file or a directory) instead of live DNS.",
+    ),
+]
+ZonesGlob = Annotated[
+    str | None,
+    typer.Option(
+        "--zones-glob",
+        help="Only files of a --zones directory matching this pattern (e.g. '*.zone'); "
+        "default: every file.",
     ),
 ]
 Backend = Annotated[
@@ -86,19 +102,22 @@ ShowProgress = Annotated[
 ]
 
 
-def _config(
-    nameserver: list[str] | None,
-    zones: str | None,
-    backend: str,
-    concurrency: int,
-    qps: float,
-    timeout: float,
-    retries: int,
-    output: str | None,
-    resume: bool,
-    progress: bool | None,
-    retry_budget: int = 100_000,
+def _run_config(
+    nameserver: Nameserver = None,
+    zones: Zones = None,
+    zones_glob: ZonesGlob = None,
+    backend: Backend = "auto",
+    concurrency: Concurrency = 500,
+    qps: Qps = 0.0,
+    timeout: Timeout = 3.0,
+    retries: Retries = 2,
+    retry_budget: RetryBudget = 100_000,
+    output: Output = None,
+    resume: Resume = False,
+    progress: ShowProgress = None,
+    workers: Workers = None,
 ) -> RunConfig:
+    """The options every command shares, in the order its help lists them, as one RunConfig."""
     from bulkauth.dns.backend import check_nameserver
 
     for ns in nameserver or []:
@@ -119,6 +138,7 @@ def _config(
     return RunConfig(
         nameservers=list(nameserver or []),
         zones=zones,
+        zones_glob=zones_glob,
         backend=backend,
         resolver=ResolverConfig(
             timeout=timeout,
@@ -130,7 +150,50 @@ def _config(
         output=output,
         resume=resume,
         progress=progress,
+        workers=workers,
     )
+
+
+_SHARED = tuple(inspect.signature(_run_config, eval_str=True).parameters.values())
+
+
+def _command(
+    *, resume: bool = True, workers: bool = True
+) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+    """A command that runs on the shared options: they take the place of its keyword-only
+    ``config: RunConfig`` parameter (in its --help too), without --resume or --workers when the
+    command has none of its own. The command returns the signal that stopped its run, if any;
+    what went wrong is turned into the exit status here, for every command alike."""
+    # keyword-only, as typer passes them all: then a parameter with a default may come first
+    kw = inspect.Parameter.KEYWORD_ONLY
+    left_out = {"resume"} if not resume else set()
+    left_out |= {"workers"} if not workers else set()
+    shared = [p.replace(kind=kw) for p in _SHARED if p.name not in left_out]
+    names = [p.name for p in shared]
+
+    def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
+        params: list[inspect.Parameter] = []
+        for p in inspect.signature(fn, eval_str=True).parameters.values():
+            params.extend(shared if p.name == "config" else [p.replace(kind=kw)])
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> None:
+            config = _run_config(**{name: kwargs.pop(name) for name in names})
+            try:
+                stopped_by = fn(config=config, **kwargs)
+            except BadInput as exc:
+                raise _fail(str(exc)) from None
+            except WorkerLost as exc:
+                raise _fail(str(exc), code=1) from None
+            if stopped_by is not None:
+                raise typer.Exit(128 + stopped_by)
+
+        sig = inspect.Signature(params, return_annotation=None)
+        command.__signature__ = sig  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
@@ -144,9 +207,9 @@ def _check_inputs(paths: list[str]) -> None:
             continue
         # not is_file(): a pipe (`<(grep ...)`, /dev/stdin) is a fine input too
         if Path(p).is_dir():
-            raise _fail(f"{p}: is a folder (give domain list files, or '-' for stdin)")
+            raise BadInput(f"{p}: is a folder (give domain list files, or '-' for stdin)")
         if not Path(p).exists():
-            raise _fail(f"{p}: no such file (give domain lists, or '-' for stdin)")
+            raise BadInput(f"{p}: no such file (give domain lists, or '-' for stdin)")
 
 
 def _sections(spec: str | None) -> tuple[str, ...]:
@@ -176,7 +239,7 @@ def _selectors(spec: str | None) -> list[str]:
         try:
             text = Path(spec[1:]).read_text(errors="replace")
         except OSError as exc:
-            raise _fail(f"--selectors {spec}: {exc.strerror}") from None
+            raise BadInput(f"--selectors {spec}: {exc.strerror}") from None
         names = [ln.split("#", 1)[0].strip() for ln in text.splitlines()]
     else:
         names = spec.split(",")
@@ -200,22 +263,13 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @app.command()
+@_command()
 def domains(
     files: Annotated[
         list[str] | None, typer.Argument(help="Domain lists, one per line; '-' or none = stdin.")
     ] = None,
-    nameserver: Nameserver = None,
-    zones: Zones = None,
-    backend: Backend = "auto",
-    concurrency: Concurrency = 500,
-    qps: Qps = 0.0,
-    timeout: Timeout = 3.0,
-    retries: Retries = 2,
-    retry_budget: RetryBudget = 100_000,
-    output: Output = None,
-    resume: Resume = False,
-    progress: ShowProgress = None,
-    workers: Workers = None,
+    *,
+    config: RunConfig,
     selectors: Annotated[
         str | None,
         typer.Option(
@@ -239,51 +293,22 @@ def domains(
             "unless spf, dmarc, dkim and mx are all audited.",
         ),
     ] = None,
-) -> None:
+) -> int | None:
     """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
 
     One bulkauth.domain/1 NDJSON line per input line, in input order.
     """
-    from bulkauth.dns.backends.zonefile import ZoneLoadError
     from bulkauth.pipeline.domains import run_domains
-    from bulkauth.pipeline.jobs import WorkerLost
-    from bulkauth.pipeline.sinks import ResumeMismatch
 
-    config = _config(
-        nameserver,
-        zones,
-        backend,
-        concurrency,
-        qps,
-        timeout,
-        retries,
-        output,
-        resume,
-        progress,
-        retry_budget=retry_budget,
-    )
     _check_inputs(files or [])
     config.dmarc_discovery = _discovery(dmarc_discovery)
     config.selectors = _selectors(selectors)
     config.sections = _sections(sections)
-    config.workers = workers
-    try:
-        outcome, _ = run_domains(files or ["-"], config)
-    except (
-        ZoneLoadError,
-        ResumeMismatch,
-        FileNotFoundError,
-        IsADirectoryError,
-        PermissionError,
-    ) as exc:
-        raise _fail(str(exc)) from None
-    except WorkerLost as exc:
-        raise _fail(str(exc), code=1) from None
-    if outcome.stopped_by is not None:
-        raise typer.Exit(128 + outcome.stopped_by)
+    return run_domains(files or ["-"], config).stopped_by
 
 
 @app.command()
+@_command(resume=False)
 def spf(
     ip: Annotated[str | None, typer.Argument(help="The client IP address.")] = None,
     mailfrom: Annotated[
@@ -306,58 +331,28 @@ def spf(
             help="With --input: keep each check's trace of terms in its record (~3x the output).",
         ),
     ] = False,
-    nameserver: Nameserver = None,
-    zones: Zones = None,
-    backend: Backend = "auto",
-    concurrency: Concurrency = 500,
-    qps: Qps = 0.0,
-    timeout: Timeout = 3.0,
-    retries: Retries = 2,
-    retry_budget: RetryBudget = 100_000,
-    output: Output = None,
-    progress: ShowProgress = None,
-    workers: Workers = None,
-) -> None:
+    *,
+    config: RunConfig,
+) -> int | None:
     """One RFC 7208 check_host: the result, the explanation and the trace of terms evaluated."""
     import orjson
 
-    from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.spfcheck import BadCheck, parse_check_line, run_spf_file, run_spf_one
 
-    config = _config(
-        nameserver,
-        zones,
-        backend,
-        concurrency,
-        qps,
-        timeout,
-        retries,
-        output,
-        False,
-        progress,
-        retry_budget=retry_budget,
-    )
-    config.workers = workers
     config.spf_trace = trace
     if input_file is not None:
         _check_inputs([input_file])
-        try:
-            outcome = run_spf_file([input_file], config)
-        except WorkerLost as exc:
-            raise _fail(str(exc), code=1) from None
-        if outcome.stopped_by is not None:
-            raise typer.Exit(128 + outcome.stopped_by)
-        return
+        return run_spf_file([input_file], config).stopped_by
     if ip is None or mailfrom is None:
-        raise _fail("give IP and MAILFROM, or --input FILE")
+        raise BadInput("give IP and MAILFROM, or --input FILE")
     try:
         ip, sender, helo = parse_check_line(f"{ip} {mailfrom or '<>'} {helo}".strip())
     except BadCheck as exc:
-        raise _fail(str(exc)) from None
+        raise BadInput(str(exc)) from None
     record, result = _run(lambda: run_spf_one(ip, sender, helo, config))
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(record) + b"\n")
-        return
+        return None
     typer.echo(f"{result.result.value}" + (f" ({result.mechanism})" if result.mechanism else ""))
     if result.explanation:
         typer.echo(f"explanation: {result.explanation}")
@@ -366,6 +361,7 @@ def spf(
     typer.echo(f"lookups: {result.lookups}, void lookups: {result.void_lookups}")
     for step in result.trace or ():
         typer.echo(f"  {step}")
+    return None
 
 
 def _as_of(value: str) -> Literal["received", "now"] | float:
@@ -390,6 +386,7 @@ def _as_of(value: str) -> Literal["received", "now"] | float:
 
 
 @app.command()
+@_command(workers=False)
 def messages(
     paths: Annotated[
         list[str] | None,
@@ -397,17 +394,8 @@ def messages(
             help="mbox files (also .gz/.bz2/.xz), Maildirs, folders of .eml, single .eml; '-' or none = stdin."
         ),
     ] = None,
-    nameserver: Nameserver = None,
-    zones: Zones = None,
-    backend: Backend = "auto",
-    concurrency: Concurrency = 500,
-    qps: Qps = 0.0,
-    timeout: Timeout = 3.0,
-    retries: Retries = 2,
-    retry_budget: RetryBudget = 100_000,
-    output: Output = None,
-    resume: Resume = False,
-    progress: ShowProgress = None,
+    *,
+    config: RunConfig,
     as_of: Annotated[
         str,
         typer.Option(
@@ -442,49 +430,27 @@ def messages(
     crypto: Annotated[
         str, typer.Option("--crypto", hidden=True, help="RSA implementation: openssl or python.")
     ] = "openssl",
-) -> None:
+) -> int | None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
-    from bulkauth.dns.backends.zonefile import ZoneLoadError
-    from bulkauth.pipeline.jobs import WorkerLost
     from bulkauth.pipeline.messages import MessageOptions, run_messages
-    from bulkauth.pipeline.sinks import ResumeMismatch
 
-    config = _config(
-        nameserver,
-        zones,
-        backend,
-        concurrency,
-        qps,
-        timeout,
-        retries,
-        output,
-        resume,
-        progress,
-        retry_budget=retry_budget,
-    )
     for p in paths or []:
         if p != "-" and not Path(p).exists():
-            raise _fail(
+            raise BadInput(
                 f"{p}: no such file or folder (give mbox files, Maildirs, .eml files or folders)"
             )
     if crypto not in ("openssl", "python"):
         raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
     config.dmarc_discovery = _discovery(dmarc_discovery)
+    # messages' own --workers: 0 or 1 check in this process, and the default is one per core
+    config.workers = workers
     check = CheckOptions(
         as_of=_as_of(as_of),
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
         crypto="python" if crypto == "python" else "openssl",
     )
-    options = MessageOptions(check=check, workers=workers)
-    try:
-        outcome = run_messages(paths or ["-"], config, options)
-    except (ZoneLoadError, ResumeMismatch) as exc:
-        raise _fail(str(exc)) from None
-    except WorkerLost as exc:
-        raise _fail(str(exc), code=1) from None
-    if outcome.stopped_by is not None:
-        raise typer.Exit(128 + outcome.stopped_by)
+    return run_messages(paths or ["-"], config, MessageOptions(check=check)).stopped_by
 
 
 @app.command()

@@ -115,21 +115,8 @@ def whole_lines(data: bytes) -> bool:
         return False
 
 
-def run_domains_here(paths: list[str], config: Any) -> tuple[Any, int]:
-    """``run_domains`` in this process, whether it is a coroutine function (it was) or runs its
-    own event loop (it does since jobs.py); keeps the tests off that detail."""
-    import inspect
-
-    import anyio
-
+def run_domains_here(paths: list[str], config: Any) -> Any:
+    """``run_domains`` in this process: its Outcome (``skipped``: what a resume skipped)."""
     from bulkauth.pipeline.domains import run_domains
 
-    run: Any = run_domains
-    result: tuple[Any, int]
-    if inspect.iscoroutinefunction(run):
-        result = anyio.run(
-            run, paths, config, backend="asyncio", backend_options={"use_uvloop": True}
-        )
-    else:
-        result = run(paths, config)
-    return result
+    return run_domains(paths, config)

@@ -27,7 +27,6 @@ import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
 Kind = Literal["mbox", "maildir", "eml"]
@@ -439,10 +438,6 @@ def _read_stream(
         )
         return
     yield MessageItem(source, path, kind, index_start + 1, None, size, head + rest)
-
-
-def _is_maildir(d: Path) -> bool:
-    return (d / "cur").is_dir() or (d / "new").is_dir()
 
 
 def _archive_file(name: str) -> bool:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.resolver import ResolverConfig
+from bulkauth.pipeline.errors import BadInput
 
 if TYPE_CHECKING:
     from bulkauth.core.dmarc.discovery import Method
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 class RunConfig:
     nameservers: list[str] = field(default_factory=list)
     zones: str | None = None
-    #: --zones-glob: only the files of the --zones directory whose names match
+    #: which files of a --zones directory are zone files (--zones-glob); None: every file
     zones_glob: str | None = None
     backend: str = "auto"
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
@@ -36,12 +37,23 @@ class RunConfig:
     zone_set: Any = None
 
 
+def load_zones(config: RunConfig) -> Any:
+    """The zone files of --zones (a ZoneSet); one that does not parse is the user's to fix."""
+    from bulkauth.dns.backends.zonefile import ZoneLoadError, ZoneSet
+
+    assert config.zones is not None
+    try:
+        return ZoneSet.load(config.zones, config.zones_glob)
+    except ZoneLoadError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def make_backend(config: RunConfig) -> Backend:
     """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
     if config.zones:
         from bulkauth.dns.backends.zonefile import ZoneBackend
 
-        return ZoneBackend(config.zone_set or config.zones, glob=config.zones_glob)
+        return ZoneBackend(config.zone_set or load_zones(config))
     if config.backend != "aiodns":
         # "auto": our UDP/TCP client gives the same answers as aiodns (bench: answer
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)

@@ -27,15 +27,18 @@ import anyio
 
 from bulkauth.core.common.model import Counters
 from bulkauth.dns.resolver import Resolver
-from bulkauth.pipeline.config import RunConfig, make_backend
-from bulkauth.pipeline.progress import Brief, RunProgress, brief
-from bulkauth.pipeline.run import Outcome, Record, Stop, run_ordered, take_early_signals
+from bulkauth.pipeline.budget import ByteBudget, budgeted
+from bulkauth.pipeline.config import RunConfig, load_zones, make_backend
+from bulkauth.pipeline.errors import WorkerLost
+from bulkauth.pipeline.pool import Outcome, run_ordered
+from bulkauth.pipeline.progress import Brief, RunProgress
+from bulkauth.pipeline.records import Record, Records
+from bulkauth.pipeline.signals import Stop, take_early_signals
 from bulkauth.pipeline.sinks import NdjsonSink, encode
 
 Work = Callable[[Any], Awaitable[Record]]
-Failed = Callable[[Any, BaseException], Record]
-#: builds the job's per-item functions for one process, over that process's resolver
-JobFactory = Callable[[Resolver, RunConfig], tuple[Work, Failed]]
+#: builds the job's per-item function for one process, over that process's resolver
+JobFactory = Callable[[Resolver, RunConfig], Work]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +50,11 @@ class Job:
     key: Callable[[Any], str] | None = None
     #: the bytes an item holds (messages), so batches and what is in flight stay bounded
     size: Callable[[Any], int] | None = None
-    #: what the parent's progress counts of a record (workers send it beside the line)
-    brief_of: Callable[[Record], Brief] = brief
     #: items in progress per process; None: from the query concurrency (window_for)
     window: int | None = None
     #: items read at a time (large items want a small batch)
     read_batch: int = 512
-    #: bytes of items sent to the workers and not yet written, over all workers
+    #: bytes of items held (read and not yet written), over all workers; with ``size`` only
     byte_budget: int = 256 * 1024 * 1024
     #: work every worker would do for itself (parsing the PSL), done once before the fork
     warm: Callable[[], object] | None = None
@@ -109,20 +110,25 @@ def window_for(config: RunConfig) -> int:
 async def run_in_process(
     items: Iterator[Any],
     job: Job,
+    records: Records[Any],
     config: RunConfig,
     emit: Callable[[Record], None],
     read_batch: Callable[[], list[Any]] | None = None,
+    budget: ByteBudget | None = None,
 ) -> JobResult:
+    """``budget``: bounds the bytes of the items held (a job with a size, run in one process)."""
     stop = Stop()
     stop.install()  # before the backend: loading zone files can take a while
     try:
         resolver = Resolver(make_backend(config), config.resolver)
-        work, failed = job.factory(resolver, config)
+        work = job.factory(resolver, config)
+        if budget is not None and job.size is not None:
+            items, work = budgeted(items, work, job.size, budget)
         try:
             outcome = await run_ordered(
                 items,
                 work,
-                failed,
+                records.failed,
                 emit,
                 window=job.window or window_for(config),
                 batch=job.read_batch,
@@ -153,6 +159,7 @@ def share(config: RunConfig, workers: int) -> RunConfig:
 def _worker(
     conn: multiprocessing.connection.Connection,
     job: Job,
+    records: Records[Any],
     config: RunConfig,
     inherited: list[multiprocessing.connection.Connection],
 ) -> None:
@@ -199,7 +206,7 @@ def _worker(
         return batch
 
     out: list[tuple[bytes, Brief]] = []
-    brief_of = job.brief_of
+    brief_of = records.brief
 
     def emit(rec: Record) -> None:
         # encoded here, in parallel, rather than unpickled and encoded by the busy parent
@@ -210,7 +217,7 @@ def _worker(
             out.clear()
 
     async def main() -> JobResult:
-        return await run_in_process(iter(()), job, config, emit, read_batch)
+        return await run_in_process(iter(()), job, records, config, emit, read_batch)
 
     result = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
     outbox.put(("done", result.counters, result.backend))
@@ -224,10 +231,6 @@ def _send(conn: multiprocessing.connection.Connection, message: object) -> None:
         conn.send(message)
     except OSError:  # the parent is gone (killed): nobody is left to write the records
         os._exit(0)
-
-
-class WorkerLost(Exception):
-    """A worker process died (killed, out of memory); the output is whole up to its last line."""
 
 
 def _to_worker(conn: multiprocessing.connection.Connection, message: object, proc: Any) -> None:
@@ -257,7 +260,12 @@ def _lost(proc: Any) -> WorkerLost:
 
 
 def run_sharded(
-    items: Iterator[Any], job: Job, config: RunConfig, output: Output, workers: int
+    items: Iterator[Any],
+    job: Job,
+    records: Records[Any],
+    config: RunConfig,
+    output: Output,
+    workers: int,
 ) -> JobResult:
     # fork: the workers start in milliseconds with everything imported; spawn where there is none.
     # What every worker's run imports is imported here, once, rather than after the fork in each.
@@ -269,9 +277,7 @@ def run_sharded(
     if job.warm is not None:
         job.warm()
     if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
-        from bulkauth.dns.backends.zonefile import ZoneSet
-
-        config = replace(config, zone_set=ZoneSet.load(config.zones, config.zones_glob))
+        config = replace(config, zone_set=load_zones(config))
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []
@@ -281,7 +287,7 @@ def run_sharded(
         # the child must not hold any parent-side end (its own or its siblings'), or it
         # never sees EOF when the parent dies and lingers after a SIGKILL
         inherited = [*conns, parent]
-        p = ctx.Process(target=_worker, args=(child, job, part, inherited), daemon=True)
+        p = ctx.Process(target=_worker, args=(child, job, records, part, inherited), daemon=True)
         p.start()
         child.close()
         conns.append(parent)
@@ -444,13 +450,19 @@ def choose_workers(requested: int | None, total: int | None, small: int = 2_000)
 
 
 def run_job(
-    items: Iterator[Any], job: Job, config: RunConfig, output: Output, workers: int
+    items: Iterator[Any],
+    job: Job,
+    records: Records[Any],
+    config: RunConfig,
+    output: Output,
+    workers: int,
 ) -> JobResult:
     """Run a job in this process, or over ``workers`` processes."""
     if workers <= 1:
+        budget = ByteBudget(job.byte_budget) if job.size is not None else None
 
         async def main() -> JobResult:
-            return await run_in_process(items, job, config, output.write)
+            return await run_in_process(items, job, records, config, output.write, budget=budget)
 
         return anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
-    return run_sharded(items, job, config, output, workers)
+    return run_sharded(items, job, records, config, output, workers)

@@ -10,6 +10,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from bulkauth.pipeline.errors import BadInput
+
 _OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
@@ -76,7 +78,7 @@ class NdjsonSink:
             self._out.close()
 
 
-class ResumeMismatch(Exception):
+class ResumeMismatch(BadInput):
     """The output file does not look like an earlier run over the same input."""
 
 

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 
 from bulkauth.core.spf.evaluate import IncludeMemo, SpfResult, check_mailfrom, parse_ip
 from bulkauth.dns.resolver import Resolver, drive
+from bulkauth.pipeline.command import Source, run_command
 from bulkauth.pipeline.config import RunConfig, make_backend
-from bulkauth.pipeline.jobs import Failed, Job, Output, Work, choose_workers, run_job
-from bulkauth.pipeline.progress import RunProgress
-from bulkauth.pipeline.run import Outcome, Record, catch_signals_early, internal_error
-from bulkauth.pipeline.sinks import NdjsonSink
+from bulkauth.pipeline.jobs import Job, Work
+from bulkauth.pipeline.pool import Outcome
+from bulkauth.pipeline.records import Record, line_records
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 SCHEMA = "bulkauth.spf/1"
+RECORDS = line_records(SCHEMA)
 
 
 class BadCheck(ValueError):
@@ -54,11 +55,7 @@ async def check_one(
     return await drive(check_mailfrom(ip, sender, helo, trace=trace, memo=memo), resolver)
 
 
-def _base(item: Item) -> Record:
-    return {"schema": SCHEMA, "source": item.source, "line": item.line, "input": item.text}
-
-
-def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
+def make_work(resolver: Resolver, config: RunConfig) -> Work:
     """The spf --input job for one process (see bulkauth.pipeline.jobs)."""
     trace = config.spf_trace
     memo = IncludeMemo()
@@ -69,12 +66,11 @@ def make_work(resolver: Resolver, config: RunConfig) -> tuple[Work, Failed]:
                 raise BadCheck(item.defect)
             ip, sender, helo = parse_check_line(item.text)
         except BadCheck as exc:
-            error = {"code": "input.bad_check", "message": str(exc)}
-            return {**_base(item), "status": "invalid_input", "error": error}
+            return RECORDS.invalid_input(item, "input.bad_check", str(exc))
         result = await check_one(resolver, ip, sender, helo, trace, memo)
-        return {**_base(item), "status": "ok", **result_record(ip, sender, helo, result)}
+        return {**RECORDS.base(item), "status": "ok", **result_record(ip, sender, helo, result)}
 
-    return work, failed
+    return work
 
 
 def sender_domain(item: Item) -> str:
@@ -86,29 +82,10 @@ def sender_domain(item: Item) -> str:
     return (domain or (parts[2] if len(parts) > 2 else "")).lower()
 
 
-def failed(item: Item, exc: BaseException) -> Record:
-    return {**_base(item), "status": "error", "error": internal_error(exc)}
-
-
 def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
-    catch_signals_early()
-    total = count_items(paths)
-    sink = NdjsonSink(config.output)
-    progress = RunProgress(total, config.progress, ())
-
-    try:
-        result = run_job(
-            read_domain_list(paths),
-            Job(make_work, key=sender_domain),
-            config,
-            Output(sink, progress),
-            choose_workers(config.workers, total),
-        )
-    finally:
-        sink.close()
-        progress.close()
-    progress.summary(result.counters, result.backend)
-    return result.outcome
+    """Check every 'IP SENDER [HELO]' line of the files."""
+    source = Source(lambda: read_domain_list(paths), lambda: count_items(paths))
+    return run_command(source, Job(make_work, key=sender_domain), RECORDS, config)
 
 
 async def run_spf_one(

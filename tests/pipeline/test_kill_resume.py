@@ -131,7 +131,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
 
 def domains_run(listing: Path, zones: Path, out: Path, resume: bool = True) -> int:
     config = RunConfig(zones=str(zones), output=str(out), resume=resume, progress=False)
-    _, skipped = run_domains_here([str(listing)], config)
+    skipped: int = run_domains_here([str(listing)], config).skipped
     return skipped
 
 

@@ -10,8 +10,9 @@ import orjson
 
 from bench.mailgen import generate
 from bulkauth.core.message.check import CheckOptions
+from bulkauth.pipeline.budget import ByteBudget
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.messages import ByteBudget, Memo, MessageOptions, run_messages
+from bulkauth.pipeline.messages import Memo, MessageOptions, run_messages
 from tests.msgkit import BASE_MSG, sign
 
 
@@ -50,9 +51,12 @@ def test_memo_expires_and_is_bounded() -> None:
 def test_run_messages_in_process_with_a_small_budget(tmp_path: Path) -> None:
     generate(tmp_path, messages=30, seed=11, authors=3)
     config = RunConfig(
-        zones=str(tmp_path / "zones"), output=str(tmp_path / "out.ndjson"), progress=False
+        zones=str(tmp_path / "zones"),
+        output=str(tmp_path / "out.ndjson"),
+        progress=False,
+        workers=0,
     )
-    options = MessageOptions(workers=0, byte_budget=50_000, window=16)
+    options = MessageOptions(byte_budget=50_000, window=16)
     outcome = run_messages([str(tmp_path / "mail.mbox")], config, options)
     assert outcome.items == outcome.written == 30
     assert len((tmp_path / "out.ndjson").read_bytes().splitlines()) == 30
@@ -63,11 +67,11 @@ def test_worker_processes_write_what_one_process_writes(tmp_path: Path) -> None:
     out = {}
     for workers in (0, 2):
         path = tmp_path / f"out-{workers}.ndjson"
-        config = RunConfig(zones=str(tmp_path / "zones"), output=str(path), progress=False)
-        check = CheckOptions(as_of=1_800_000_000.0)
-        outcome = run_messages(
-            [str(tmp_path / "mail.mbox")], config, MessageOptions(check=check, workers=workers)
+        config = RunConfig(
+            zones=str(tmp_path / "zones"), output=str(path), progress=False, workers=workers
         )
+        check = CheckOptions(as_of=1_800_000_000.0)
+        outcome = run_messages([str(tmp_path / "mail.mbox")], config, MessageOptions(check=check))
         assert outcome.items == outcome.written == 150
         out[workers] = path.read_bytes()
     assert out[2] == out[0]
@@ -88,8 +92,10 @@ def test_large_messages_through_workers_with_a_small_byte_budget(tmp_path: Path)
                 + msg.replace(b"\r\n", b"\n")
                 + b"\n"
             )
-    config = RunConfig(zones="data/zones", output=str(tmp_path / "out.ndjson"), progress=False)
-    outcome = run_messages([str(mbox)], config, MessageOptions(workers=2, byte_budget=1_000_000))
+    config = RunConfig(
+        zones="data/zones", output=str(tmp_path / "out.ndjson"), progress=False, workers=2
+    )
+    outcome = run_messages([str(mbox)], config, MessageOptions(byte_budget=1_000_000))
     assert outcome.items == outcome.written == 40
     recs = [orjson.loads(x) for x in (tmp_path / "out.ndjson").read_bytes().splitlines()]
     assert [r["index"] for r in recs] == list(range(1, 41))

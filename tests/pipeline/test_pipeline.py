@@ -9,7 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkauth.pipeline.run import Record, internal_error, run_ordered
+from bulkauth.pipeline.pool import run_ordered
+from bulkauth.pipeline.records import Record, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink, complete_records
 from bulkauth.pipeline.sources import MAX_LINE_BYTES, Item, count_items, read_domain_list
 

@@ -19,7 +19,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from bulkauth.pipeline.run import Record, internal_error, run_ordered
+from bulkauth.pipeline.pool import run_ordered
+from bulkauth.pipeline.records import Record, internal_error
 from tests.paths import ROOT
 from tests.worldgen import records, whole_lines, write_world
 

@@ -9,9 +9,6 @@ intake, write every finished record that can be written in order, and report the
 from __future__ import annotations
 
 import asyncio
-import gc
-import signal
-import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -20,22 +17,14 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
+from bulkauth.pipeline.records import Record
+from bulkauth.pipeline.signals import Stop
 
-Record = dict[str, Any]
+I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
 
 _BATCH = 512
 #: finished records held behind an unfinished one, in windows
 BACKLOG = 4
-
-
-def tune_gc() -> None:
-    """Collect cyclic garbage less often: a run allocates a few objects per DNS question and
-    keeps a large cache alive, so the default (a collection every 700 allocations) spent ~12%
-    of the resolver's time in the collector (bench/README.md). Almost nothing we keep is
-    cyclic; what is imported so far never will be garbage, so it is frozen out of the scans."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 @dataclass(slots=True)
@@ -44,72 +33,8 @@ class Outcome:
     written: int = 0
     #: the signal that stopped the run early, if any
     stopped_by: int | None = None
-
-
-_early: list[int] = []
-
-
-def catch_signals_early() -> None:
-    """Called first thing by a run: until its Stop takes over (after counting the input,
-    scanning a resumed output, loading zone files), SIGINT/SIGTERM are remembered, and the
-    run then stops before it starts anything. A second one ends the process at once."""
-
-    def remember(signum: int, _frame: object) -> None:
-        if _early:
-            raise SystemExit(128 + _early[0])
-        _early.append(signum)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) != signal.SIG_IGN:
-            signal.signal(signum, remember)
-
-
-def take_early_signals() -> list[int]:
-    """The signals remembered since catch_signals_early(), handed to whoever takes over."""
-    taken = list(_early)
-    _early.clear()
-    return taken
-
-
-class Stop:
-    """SIGINT/SIGTERM for one run: the first asks the run to stop taking items, the second to
-    stop at once. Installed before start-up (loading zone files can take seconds), so a signal
-    that comes early is kept and honoured, not a KeyboardInterrupt traceback."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.requested: asyncio.Future[None] | None = None
-        #: what the running pool does at the first and the second signal
-        self.on_first: Callable[[], None] | None = None
-        self.on_second: Callable[[], None] | None = None
-        self._installed: list[int] = []
-
-    def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.requested = loop.create_future()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            # a worker process ignores SIGINT (its parent decides when the run stops): keep it so
-            if signal.getsignal(signum) != signal.SIG_IGN:
-                loop.add_signal_handler(signum, self._received, signum)
-                self._installed.append(signum)
-        for early in take_early_signals():
-            self._received(early)
-
-    def uninstall(self) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in self._installed:
-            loop.remove_signal_handler(signum)
-        self._installed.clear()
-
-    def _received(self, signum: int) -> None:
-        if self.signum is None:
-            self.signum = signum
-            if self.requested is not None and not self.requested.done():
-                self.requested.set_result(None)
-            if self.on_first is not None:
-                self.on_first()
-        elif self.on_second is not None:
-            self.on_second()
+    #: items an earlier run had already written (--resume), not counted in ``items``
+    skipped: int = 0
 
 
 async def run_ordered(
@@ -253,13 +178,3 @@ async def run_ordered(
             stop.uninstall()
     outcome.stopped_by = stop.signum
     return outcome
-
-
-def internal_error(exc: BaseException) -> dict[str, str]:
-    """The error part of a record for an unexpected exception (a bug): say so and where."""
-    tb = traceback.extract_tb(exc.__traceback__)
-    where = f"{tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else "?"
-    return {
-        "code": "internal_error",
-        "message": f"{type(exc).__name__}: {exc} (at {where}); please report this as a bug",
-    }
