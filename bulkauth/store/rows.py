@@ -196,7 +196,9 @@ def message_rows(run_id: str, seq: int, rec: Record, text: str) -> Rows:
     alignment = _get(dmarc, "alignment")
     signatures = _get(dkim, "signatures") or ()
 
-    found: list[tuple[str, str | None, Record]] = [("message", None, p) for p in rec.get("problems") or ()]
+    found: list[tuple[str, str | None, Record]] = [
+        ("message", None, p) for p in rec.get("problems") or ()
+    ]
     for s in signatures:
         found.extend(("dkim", str(s["index"]), p) for p in s.get("problems") or ())
     found.extend(("dmarc", None, p) for p in _get(dmarc, "problems") or ())
@@ -300,7 +302,9 @@ def spf_rows(run_id: str, seq: int, rec: Record, text: str) -> Rows:
         _get(problem, "code"),
         text,
     )
-    found: list[tuple[str, str | None, Record]] = [] if problem is None else [("spf", None, problem)]
+    found: list[tuple[str, str | None, Record]] = (
+        [] if problem is None else [("spf", None, problem)]
+    )
     return {"spf_checks": [row], "problems": _problem_rows(run_id, source, line, seq, found)}
 
 

@@ -37,6 +37,10 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    #: declare the key as PRIMARY KEY. Child tables do not: their rows are written and
+    #: deleted with their parent's (same transaction, same seq), whose key DuckDB enforces,
+    #: and an index over millions of problem rows would cost memory and a third of the speed
+    enforce_key: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -44,7 +48,7 @@ class Table:
 
     def ddl(self) -> str:
         cols = [f"    {c.name} {c.type}" for c in self.columns]
-        if self.key:
+        if self.key and self.enforce_key:
             cols.append(f"    PRIMARY KEY ({', '.join(self.key)})")
         body = ",\n".join(cols)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n{body}\n);"
@@ -131,7 +135,7 @@ DOMAINS = Table(
         ("null_mx", "BOOLEAN", "the domain publishes a null MX (accepts no mail)"),
         ("dkim_keys", "INTEGER", "DKIM keys found (the wildcard key not counted)"),
         ("dkim_weakest_bits", "INTEGER", "bits of the weakest DKIM key found"),
-        ("problems", "INTEGER", "problems in the record (rows in the problems table)"),
+        ("problem_count", "INTEGER NOT NULL", "problems of the record (its rows in problems)"),
         ("record", "JSON NOT NULL", "the whole NDJSON record"),
     ),
     ("run_id", "source", "line"),
@@ -154,6 +158,7 @@ PROBLEMS = Table(
         ("message", "VARCHAR NOT NULL", "what is wrong, for people"),
     ),
     ("run_id", "source", "item", "n"),
+    enforce_key=False,
 )
 
 DKIM_KEYS = Table(
@@ -170,7 +175,11 @@ DKIM_KEYS = Table(
         ("wildcard", "BOOLEAN NOT NULL", "a key answering for any selector"),
         ("key_type", "VARCHAR", "k=: rsa or ed25519"),
         ("bits", "INTEGER", "key size; null when the key did not load"),
-        ("key_hash", "VARCHAR", "sha256 (hex) of the decoded key, or of the p= text if invalid base64"),
+        (
+            "key_hash",
+            "VARCHAR",
+            "sha256 (hex) of the decoded key, or of the p= text if invalid base64",
+        ),
         ("key_hash_of", "VARCHAR", "what key_hash hashes: key (decoded p=) or p_text"),
         ("flags", "VARCHAR[] NOT NULL", "t= flags"),
         ("testing", "BOOLEAN NOT NULL", "t=y"),
@@ -181,6 +190,7 @@ DKIM_KEYS = Table(
         ("detail", "JSON NOT NULL", "the key's object in the record"),
     ),
     ("run_id", "source", "line", "n"),
+    enforce_key=False,
 )
 
 REPORT_DESTINATIONS = Table(
@@ -201,6 +211,7 @@ REPORT_DESTINATIONS = Table(
         ("accepts_mail", "BOOLEAN", "the destination domain can receive mail"),
     ),
     ("run_id", "source", "line", "n"),
+    enforce_key=False,
 )
 
 MESSAGES = Table(
@@ -233,8 +244,8 @@ MESSAGES = Table(
         ("clock", "VARCHAR", "the clock used for t=/x=: received, date, now or fixed"),
         ("as_of", "TIMESTAMPTZ", "the time verdicts were given as of"),
         ("history_disagree", "BOOLEAN", "the receiver's Authentication-Results disagree"),
-        ("signatures", "INTEGER", "DKIM signatures (rows in the signatures table)"),
-        ("problems", "INTEGER", "problems of the record (rows in the problems table)"),
+        ("signature_count", "INTEGER", "DKIM signatures (its rows in signatures)"),
+        ("problem_count", "INTEGER NOT NULL", "problems of the record (its rows in problems)"),
         ("record", "JSON NOT NULL", "the whole NDJSON record"),
     ),
     ("run_id", "path", "index"),
@@ -262,6 +273,7 @@ SIGNATURES = Table(
         ("detail", "JSON NOT NULL", "the signature's object in the record"),
     ),
     ("run_id", "path", "index", "n"),
+    enforce_key=False,
 )
 
 ARC_SETS = Table(
@@ -281,6 +293,7 @@ ARC_SETS = Table(
         ("cv", "VARCHAR", "cv= of the seal"),
     ),
     ("run_id", "path", "index", "n"),
+    enforce_key=False,
 )
 
 SPF_CHECKS = Table(
@@ -329,5 +342,6 @@ def ddl() -> str:
     parts = []
     for t in TABLES:
         docs = "\n".join(f"--   {c.name}: {c.doc}" for c in t.columns)
-        parts.append(f"-- {t.name}: {t.doc}\n{docs}\n{t.ddl()}")
+        key = "" if t.enforce_key else f"\n-- key (kept by the writer): {', '.join(t.key)}"
+        parts.append(f"-- {t.name}: {t.doc}\n{docs}{key}\n{t.ddl()}")
     return head + "\n\n".join(parts) + "\n"

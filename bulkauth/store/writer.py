@@ -29,8 +29,11 @@ import duckdb
 from bulkauth.store import tables
 from bulkauth.store.rows import COMMANDS, Record, RecordError, Row, dumps, rows_of
 
-#: records per batch: ~4 MB of domain records, a few thousand rows per table
-BATCH = 1000
+#: records per batch: ~8 MB of domain records, a few thousand rows per table. Each batch is
+#: one transaction; bigger ones gain little (the commit writes the data either way)
+BATCH = 2000
+#: DuckDB's memory for the session (it spills beyond): keeps a long load's RSS bounded
+MEMORY_LIMIT = "256MB"
 
 
 class StoreError(Exception):
@@ -97,11 +100,15 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
                 f"{path}, held by{holder}); wait for it to end, or use another --store"
             ) from None
         if "not a valid DuckDB database file" in text:
-            raise StoreError(f"store {path}: the file exists but is not a DuckDB database") from None
+            raise StoreError(
+                f"store {path}: the file exists but is not a DuckDB database"
+            ) from None
         raise StoreError(f"store {path}: cannot open it: {text}") from None
     except duckdb.Error as e:
         raise StoreError(f"store {path}: cannot open it: {e}") from None
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a library prints nothing on its own
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return con
 
 
@@ -137,10 +144,16 @@ def prepare(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         for v in range(version, tables.STORE_VERSION):
             for statement in tables.UPGRADES[v]:
                 con.execute(statement)
-        con.execute("UPDATE meta SET value = ? WHERE key = 'store_version'", [str(tables.STORE_VERSION)])
+        con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'store_version'", [str(tables.STORE_VERSION)]
+        )
         con.execute("COMMIT")
         return
-    hint = "use a newer bulkauth" if version > tables.STORE_VERSION else "no upgrade path: load its runs' NDJSON into a new store"
+    hint = (
+        "use a newer bulkauth"
+        if version > tables.STORE_VERSION
+        else "no upgrade path: load its runs' NDJSON into a new store"
+    )
     raise StoreVersionError(
         f"store {path} has layout version {version}; this bulkauth reads version "
         f"{tables.STORE_VERSION} ({hint})"
@@ -207,7 +220,9 @@ class StoreWriter:
         resumed = resume_from is not None
         self.con.execute("BEGIN")
         for t in tables.ROW_TABLES:
-            self.con.execute(f"DELETE FROM {t.name} WHERE run_id = ? AND seq >= ?", [info.run_id, keep])
+            self.con.execute(
+                f"DELETE FROM {t.name} WHERE run_id = ? AND seq >= ?", [info.run_id, keep]
+            )
         self.con.execute("DELETE FROM runs WHERE run_id = ? AND NOT ?", [info.run_id, resumed])
         self.con.execute(
             """
