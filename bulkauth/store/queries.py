@@ -28,7 +28,7 @@ POSTURE_WORSE = Query(
     "Which domains' posture got worse from one run to the next?",
     """
 WITH ranked AS (
-    SELECT d.domain, d.posture, coalesce(r.started_at, r.ended_at) AS run_at, r.run_id,
+    SELECT DISTINCT d.domain, d.posture, coalesce(r.started_at, r.ended_at) AS run_at, r.run_id,
            CASE d.posture WHEN 'enforced' THEN 0 WHEN 'parked' THEN 0 WHEN 'monitoring' THEN 1
                           WHEN 'unprotected' THEN 2 WHEN 'broken' THEN 3 END AS badness
     FROM domains d JOIN runs r USING (run_id)
@@ -70,13 +70,13 @@ ORDER BY domain, n
 
 WEAKEST_DKIM_KEYS = Query(
     "weakest_dkim_keys",
-    "Which DKIM keys are the weakest (latest run)?",
+    "Which DKIM keys are the weakest (latest run)? An Ed25519 key counts as RSA-3072.",
     f"""
 WITH {LATEST_DOMAINS_RUN.strip()}
 SELECT domain, selector, key_type, bits, key_hash
 FROM dkim_keys
 WHERE run_id = (SELECT run_id FROM latest) AND bits IS NOT NULL AND NOT wildcard
-ORDER BY bits, key_type, domain, selector
+ORDER BY CASE key_type WHEN 'ed25519' THEN 3072 ELSE bits END, domain, selector
 LIMIT 20
 """,
 )

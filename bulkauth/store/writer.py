@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +81,19 @@ _OPEN: set[Path] = set()
 _OPEN_LOCK = threading.Lock()
 
 
+def is_duckdb_file(path: Path) -> bool:
+    """True for a DuckDB database file, or a path with nothing (or an empty file) yet."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return True
+    except OSError as e:
+        raise StoreError(f"store {path}: cannot read it: {e.strerror}") from None
+    # a DuckDB file's header: an 8-byte checksum, then the magic bytes
+    return not head or head[8:12] == b"DUCK"
+
+
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a store file as DuckDB, with every failure turned into a StoreError that says why."""
     if path.is_dir():
@@ -89,6 +102,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"store {path}: the directory {path.parent} does not exist")
     if read_only and not path.exists():
         raise StoreError(f"store {path}: no such file")
+    if not is_duckdb_file(path):
+        # checked here, not left to DuckDB: given an existing file of another format (an
+        # .ndjson, say) it may open something that is not that file, and write nowhere
+        raise StoreError(f"store {path}: the file exists but is not a DuckDB database")
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as e:
@@ -275,18 +292,27 @@ class StoreWriter:
         """Write the buffered records, all tables in one transaction."""
         if not self._pending or self.run is None:
             return
-        self.con.execute("BEGIN")
-        for name, rows in self._buffers.items():
-            if rows:
-                appender = self.con.appender(name)
-                appender.append_rows(rows)
-                appender.flush()
+        try:
+            self.con.execute("BEGIN")
+            for name, rows in self._buffers.items():
+                if rows:
+                    appender = self.con.appender(name)
+                    appender.append_rows(rows)
+                    appender.flush()
+            self.con.execute(
+                "UPDATE runs SET records = ? WHERE run_id = ?", [self._seq, self.run.run_id]
+            )
+            self.con.execute("COMMIT")
+        except duckdb.Error as e:
+            # the batch is not stored: the run stays unfinished at its last whole batch
+            with suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+            self._seq -= self._pending
+            raise StoreError(f"store {self.path}: writing a batch failed: {e}") from None
+        finally:
+            for rows in self._buffers.values():
                 rows.clear()
-        self.con.execute(
-            "UPDATE runs SET records = ? WHERE run_id = ?", [self._seq, self.run.run_id]
-        )
-        self.con.execute("COMMIT")
-        self._pending = 0
+            self._pending = 0
 
     def end_run(
         self, exit_status: int | None, finished: bool = True, ended_at: datetime | None = None
@@ -328,8 +354,8 @@ class StoreWriter:
         try:
             if self.run is not None:
                 self.flush()
-            self.con.close()
         finally:
+            self.con.close()
             with _OPEN_LOCK:
                 _OPEN.discard(self.path)
 

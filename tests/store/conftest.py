@@ -95,9 +95,7 @@ def domains_rerun(runs_dir: Path, zones: Path) -> Path:
     zone = later / "good1.example.zone"
     zone.write_text(zone.read_text().replace("p=reject", "p=none"))
     out = runs_dir / "domains-later.ndjson"
-    bulkauth(
-        "domains", "data/domains.txt", "--zones", str(later), "--no-progress", "-o", str(out)
-    )
+    bulkauth("domains", "data/domains.txt", "--zones", str(later), "--no-progress", "-o", str(out))
     return out
 
 
