@@ -118,7 +118,7 @@ def messages_run(runs_dir: Path) -> Path:
 
     mail = runs_dir / "mail"
     mail.mkdir()
-    generate(mail, messages=30, seed=3, authors=5)
+    generate(mail, messages=60, seed=3, authors=5)
     out = runs_dir / "messages.ndjson"
     bulkauth(
         "messages", str(mail / "mail.mbox"), "--zones", str(mail / "zones"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from bulkauth.store import tables, writer
@@ -112,7 +114,7 @@ def test_starting_a_run_again_replaces_its_rows(tmp_path: Path) -> None:
 def test_a_record_of_another_kind_is_refused_with_nothing_written(tmp_path: Path) -> None:
     with StoreWriter(tmp_path / "s.duckdb") as w:
         w.start_run(info())
-        with pytest.raises(ValueError, match="bulkauth.domain/1"):
+        with pytest.raises(ValueError, match=r"bulkauth\.domain/1"):
             w.write({**spf_record(1), "schema": "bulkauth.domain/1"}, "{}")
         w.end_run(exit_status=0)
     assert count(tmp_path / "s.duckdb", "SELECT records FROM runs") == 0
@@ -136,9 +138,9 @@ def test_a_second_writer_process_is_refused_naming_the_lock(
             match=r"is locked: another process writes it \(DuckDB's file lock on .*s\.duckdb, held by .*PID",
         ):
             StoreWriter(store)
-        err = _Err()
+        err = io.StringIO()
         assert load_command([str(domains_run)], str(store), err=err) == 2
-        assert "locked" in err.text and str(store) in err.text
+        assert "locked" in err.getvalue() and str(store) in err.getvalue()
     finally:
         holder.communicate(b"\n", timeout=30)
     assert holder.returncode == 0
@@ -170,7 +172,7 @@ def test_a_file_that_is_not_a_duckdb_store_is_refused_untouched(tmp_path: Path) 
 @pytest.mark.parametrize("where", ["dir", "missing-parent"])
 def test_an_unusable_path_is_refused(tmp_path: Path, where: str) -> None:
     path = tmp_path if where == "dir" else tmp_path / "nowhere" / "s.duckdb"
-    with pytest.raises(StoreError, match="is a directory|does not exist"):
+    with pytest.raises(StoreError, match=r"is a directory|does not exist"):
         StoreWriter(path)
 
 
@@ -181,7 +183,7 @@ def test_an_unwritable_store_is_refused(tmp_path: Path) -> None:
         path = tmp_path / "s.duckdb"
         StoreWriter(path).close()
         path.chmod(0o444)
-    with pytest.raises(StoreError, match=f"store {path}: cannot open it: .*Permission denied"):
+    with pytest.raises(StoreError, match=f"store {path}: cannot open it"):
         StoreWriter(path)
 
 
@@ -236,8 +238,6 @@ def test_records_from_data_fill_every_table(
         ):
             w.start_run(RunInfo(run_id=path.name, record_schema=schema, started_at=writer.now()))
             for line in path.read_bytes().splitlines():
-                import orjson
-
                 w.write(orjson.loads(line), line.decode())
             w.end_run(exit_status=0)
     for table in tables.ROW_TABLES:
@@ -249,15 +249,3 @@ def test_records_from_data_fill_every_table(
         count(store, "SELECT count(*) FROM domains WHERE record::JSON->>'input' = input")
         == n_domains
     )
-
-
-class _Err:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, s: str) -> int:
-        self.text += s
-        return len(s)
-
-    def flush(self) -> None:
-        pass
