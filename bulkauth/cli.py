@@ -93,6 +93,14 @@ Workers = Annotated[
         help="Worker processes (default: one per core for inputs of 2,000+ items).",
     ),
 ]
+Store = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Also write the records to this DuckDB results store (created if missing), "
+        "in the same pass; `bulkauth schema tables` shows its tables.",
+    ),
+]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -116,6 +124,7 @@ def _run_config(
     resume: Resume = False,
     progress: ShowProgress = None,
     workers: Workers = None,
+    store: Store = None,
 ) -> RunConfig:
     """The options every command shares, in the order its help lists them, as one RunConfig."""
     from bulkauth.dns.backend import check_nameserver
@@ -151,6 +160,7 @@ def _run_config(
         resume=resume,
         progress=progress,
         workers=workers,
+        store=store,
     )
 
 
@@ -185,6 +195,10 @@ def _command(
                 raise _fail(str(exc)) from None
             except WorkerLost as exc:
                 raise _fail(str(exc), code=1) from None
+            except Exception as exc:
+                if _is_store_error(exc):  # the store failed mid-run (disk full, ...)
+                    raise _fail(str(exc), code=1) from None
+                raise
             if stopped_by is not None:
                 raise typer.Exit(128 + stopped_by)
 
@@ -194,6 +208,44 @@ def _command(
         return command
 
     return decorate
+
+
+def _is_store_error(exc: BaseException) -> bool:
+    """A StoreError, checked without importing the store (and DuckDB) when no --store was
+    given: then it cannot be one."""
+    writer = sys.modules.get("bulkauth.store.writer")
+    return writer is not None and isinstance(exc, writer.StoreError)
+
+
+def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
+    """The store's sink for --store (None without it), opened now: before the run sends any
+    DNS query, a locked, foreign or unwritable store is refused on one line (exit 2).
+    ``options``: the command's own, kept in the run's row besides the shared ones."""
+    if config.store is None:
+        return None
+    from dataclasses import asdict, fields
+
+    from bulkauth.store.sink import StoreSink
+    from bulkauth.store.writer import StoreError
+
+    shared = {
+        f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("zone_set",)
+    }
+    shared["resolver"] = asdict(config.resolver)
+    # kept absolute: --resume finds the run again by its output file
+    shared["output"] = config.output and str(Path(config.output).resolve())
+    try:
+        return StoreSink(
+            config.store,
+            command,
+            argv=["bulkauth", *sys.argv[1:]],
+            options={**shared, **options},
+            nameservers=config.nameservers or None,
+            zones=config.zones,
+            resume=config.resume,
+        )
+    except StoreError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
@@ -304,7 +356,8 @@ def domains(
     config.dmarc_discovery = _discovery(dmarc_discovery)
     config.selectors = _selectors(selectors)
     config.sections = _sections(sections)
-    return run_domains(files or ["-"], config).stopped_by
+    extra = _open_store(config, "domains")
+    return run_domains(files or ["-"], config, extra).stopped_by
 
 
 @app.command()
@@ -342,7 +395,10 @@ def spf(
     config.spf_trace = trace
     if input_file is not None:
         _check_inputs([input_file])
-        return run_spf_file([input_file], config).stopped_by
+        extra = _open_store(config, "spf", input=input_file)
+        return run_spf_file([input_file], config, extra).stopped_by
+    if config.store is not None:
+        raise BadInput("--store needs --input FILE (a single check is not stored)")
     if ip is None or mailfrom is None:
         raise BadInput("give IP and MAILFROM, or --input FILE")
     try:
@@ -450,24 +506,75 @@ def messages(
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
         crypto="python" if crypto == "python" else "openssl",
     )
-    return run_messages(paths or ["-"], config, MessageOptions(check=check)).stopped_by
+    extra = _open_store(
+        config, "messages", as_of=as_of, trusted_receiver=trusted_receiver, crypto=crypto
+    )
+    return run_messages(paths or ["-"], config, MessageOptions(check=check), extra).stopped_by
 
 
 @app.command()
 def schema(
     kind: Annotated[
         str,
-        typer.Argument(help="Which record: domains, spf or messages."),
+        typer.Argument(
+            help="Which record: domains, spf or messages; or 'tables' for the store's DDL."
+        ),
     ],
 ) -> None:
-    """Print the JSON Schema of a record type."""
+    """Print the JSON Schema of a record type, or the results store's tables (DDL)."""
     import orjson
 
     from bulkauth.schema import SCHEMAS
 
+    if kind == "tables":
+        from bulkauth.store.commands import tables_ddl
+
+        sys.stdout.write(tables_ddl().rstrip("\n") + "\n")
+        return
     if kind not in SCHEMAS:
-        raise _fail(f"no schema named {kind!r}; choose one of: {', '.join(SCHEMAS)}")
+        raise _fail(f"no schema named {kind!r}; choose one of: {', '.join(SCHEMAS)}, tables")
     sys.stdout.buffer.write(orjson.dumps(SCHEMAS[kind], option=orjson.OPT_INDENT_2) + b"\n")
+
+
+StorePath = Annotated[str, typer.Option("--store", help="The DuckDB results store.")]
+
+
+@app.command()
+def load(
+    files: Annotated[list[str], typer.Argument(help="NDJSON output of earlier runs (.gz too).")],
+    *,
+    store: StorePath,
+) -> None:
+    """Load NDJSON files of earlier runs into a results store, one run per file.
+
+    Loading a file again gives the same run, not a second one. A bad line stops its file
+    there: what came before is stored, the rest is reported (exit 1).
+    """
+    from bulkauth.store.commands import load_command
+
+    code = load_command(files, store)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    *,
+    store: StorePath,
+    parquet: Annotated[
+        str, typer.Option("--parquet", help="Write one Parquet dataset per table here.")
+    ],
+    run: Annotated[str | None, typer.Option("--run", help="Only this run id.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only runs of this day (YYYY-MM-DD) or later.")
+    ] = None,
+) -> None:
+    """Export a results store as Parquet, Hive-partitioned by run date (run_date=YYYY-MM-DD/)."""
+    from bulkauth.store.commands import export_command
+
+    code = export_command(store, parquet, run=run, since=since)
+    if code:
+        raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:

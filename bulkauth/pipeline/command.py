@@ -20,7 +20,7 @@ from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.records import Records
 from bulkauth.pipeline.resume import Resumable, skip_done
 from bulkauth.pipeline.signals import catch_signals_early
-from bulkauth.pipeline.sinks import NdjsonSink
+from bulkauth.pipeline.sinks import NdjsonSink, RecordSink
 
 I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
 
@@ -47,15 +47,34 @@ class Source(Generic[I]):
         self.small = small
 
 
-def run_command(source: Source[I], job: Job, records: Records[I], config: RunConfig) -> Outcome:
-    """Run a command over its items; an input that cannot be read is the user's to fix."""
+def run_command(
+    source: Source[I],
+    job: Job,
+    records: Records[I],
+    config: RunConfig,
+    extra: RecordSink | None = None,
+) -> Outcome:
+    """Run a command over its items; an input that cannot be read is the user's to fix.
+
+    ``extra``: a second sink fed every record as well as the NDJSON (the store, --store);
+    it is closed here whatever happens, and ended only when the run got to its end.
+    """
     try:
-        return _run(source, job, records, config)
+        return _run(source, job, records, config, extra)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise BadInput(str(exc)) from None
+    finally:
+        if extra is not None:
+            extra.close()
 
 
-def _run(source: Source[I], job: Job, records: Records[I], config: RunConfig) -> Outcome:
+def _run(
+    source: Source[I],
+    job: Job,
+    records: Records[I],
+    config: RunConfig,
+    extra: RecordSink | None,
+) -> Outcome:
     catch_signals_early()
     items = source.read()
     skipped = 0
@@ -67,11 +86,16 @@ def _run(source: Source[I], job: Job, records: Records[I], config: RunConfig) ->
     sink = NdjsonSink(config.output, append=skipped > 0)
     workers = choose_workers(config.workers, remaining, small=source.small)
     try:
-        result = run_job(items, job, records, config, Output(sink, progress), workers)
+        if extra is not None:
+            # after skip_done (which cut a torn last line off): the kept records are whole
+            extra.start(skipped, config.output)
+        result = run_job(items, job, records, config, Output(sink, progress, extra), workers)
     finally:
         sink.close()
         progress.close()
     outcome = result.outcome
+    if extra is not None:
+        extra.end(outcome.stopped_by)
     outcome.skipped = skipped
     stopped = None
     if source.resume is not None and outcome.stopped_by is not None:

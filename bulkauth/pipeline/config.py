@@ -33,6 +33,8 @@ class RunConfig:
     sections: tuple[str, ...] = ()
     #: spf --input: keep each check's trace of terms in its record (--trace)
     spf_trace: bool = False
+    #: --store PATH: the results store the CLI opens; the pipeline sees only its sink
+    store: str | None = None
     #: the zone files of --zones, once loaded (a ZoneSet), shared by forked worker processes
     zone_set: Any = None
 

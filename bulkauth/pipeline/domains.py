@@ -14,6 +14,7 @@ from bulkauth.pipeline.jobs import Job, Work
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.records import Record, line_records
 from bulkauth.pipeline.resume import Resumable
+from bulkauth.pipeline.sinks import RecordSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 RECORDS = line_records(SCHEMA, SECTIONS)
@@ -43,7 +44,9 @@ def make_work(resolver: Resolver, config: RunConfig) -> Work:
     return work
 
 
-def run_domains(paths: Sequence[str], config: RunConfig) -> Outcome:
+def run_domains(
+    paths: Sequence[str], config: RunConfig, extra: RecordSink | None = None
+) -> Outcome:
     """Audit every domain of the lists (``outcome.skipped``: how many a resume skipped)."""
     source = Source(
         lambda: read_domain_list(paths),
@@ -54,4 +57,4 @@ def run_domains(paths: Sequence[str], config: RunConfig) -> Outcome:
             "input items",
         ),
     )
-    return run_command(source, Job(make_work, warm=psl.load), RECORDS, config)
+    return run_command(source, Job(make_work, warm=psl.load), RECORDS, config, extra)

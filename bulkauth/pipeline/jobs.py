@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
+import orjson
 
 from bulkauth.core.common.model import Counters
 from bulkauth.dns.resolver import Resolver
@@ -34,7 +35,7 @@ from bulkauth.pipeline.pool import Outcome, run_ordered
 from bulkauth.pipeline.progress import Brief, RunProgress
 from bulkauth.pipeline.records import Record, Records
 from bulkauth.pipeline.signals import Stop, take_early_signals
-from bulkauth.pipeline.sinks import NdjsonSink, encode
+from bulkauth.pipeline.sinks import NdjsonSink, RecordSink, encode
 
 Work = Callable[[Any], Awaitable[Record]]
 #: builds the job's per-item function for one process, over that process's resolver
@@ -61,19 +62,29 @@ class Job:
 
 
 class Output:
-    """Where a job's records go: the NDJSON sink and the progress counts."""
+    """Where a job's records go: the NDJSON sink, the progress counts, and an extra sink
+    (the store) when the command line asks for one."""
 
-    def __init__(self, sink: NdjsonSink, progress: RunProgress) -> None:
+    def __init__(
+        self, sink: NdjsonSink, progress: RunProgress, extra: RecordSink | None = None
+    ) -> None:
         self.sink = sink
         self.progress = progress
+        self.extra = extra
 
     def write(self, rec: Record) -> None:
-        self.sink.write(rec)
+        line = encode(rec)
+        self.sink.write_line(line)
+        if self.extra is not None:
+            self.extra.write(rec, line)
         self.progress.record(rec)
 
     def write_encoded(self, line: bytes, b: Brief) -> None:
-        """A record a worker process encoded: the parent only copies bytes."""
+        """A record a worker process encoded: the parent only copies bytes (and parses them
+        again only for an extra sink, which wants the record's fields)."""
         self.sink.write_line(line)
+        if self.extra is not None:
+            self.extra.write(orjson.loads(line), line)
         self.progress.record_brief(b)
 
     def flush(self) -> None:

@@ -46,6 +46,7 @@ from bulkauth.pipeline.jobs import Job, Work
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.records import Record, Records
 from bulkauth.pipeline.resume import Resumable
+from bulkauth.pipeline.sinks import RecordSink
 
 #: messages read at a time: they are large
 _READ_BATCH = 8
@@ -192,7 +193,10 @@ def message_job(options: MessageOptions) -> Job:
 
 
 def run_messages(
-    paths: Sequence[str], config: RunConfig, options: MessageOptions | None = None
+    paths: Sequence[str],
+    config: RunConfig,
+    options: MessageOptions | None = None,
+    extra: RecordSink | None = None,
 ) -> Outcome:
     """Check every message of the archives, in this process or over worker processes."""
     opts = options or MessageOptions()
@@ -207,4 +211,4 @@ def run_messages(
         ),
         small=_SMALL_RUN,
     )
-    return run_command(source, message_job(opts), RECORDS, config)
+    return run_command(source, message_job(opts), RECORDS, config, extra)

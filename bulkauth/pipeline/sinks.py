@@ -6,7 +6,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
@@ -76,6 +76,26 @@ class NdjsonSink:
         self._closed = True
         if self.path:
             self._out.close()
+
+
+class RecordSink(Protocol):
+    """A second home for a run's records besides the NDJSON (the results store), plugged in
+    from above: the pipeline defines the calls, the layer that owns the sink (bulkauth.store)
+    implements them, and the CLI passes one in. It is fed in the parent process, in output
+    order, the same record the NDJSON line was encoded from, so nothing is computed twice.
+    """
+
+    def start(self, kept: int, output: str | None) -> None:
+        """Before the first record: ``kept`` records of ``output`` were kept by --resume."""
+
+    def write(self, record: dict[str, Any], line: bytes) -> None:
+        """One record and its NDJSON line (newline included), in output order."""
+
+    def end(self, stopped_by: int | None) -> None:
+        """The run ended: whole, or stopped by signal ``stopped_by``."""
+
+    def close(self) -> None:
+        """Always called last; a run not ended stays unfinished."""
 
 
 class ResumeMismatch(BadInput):

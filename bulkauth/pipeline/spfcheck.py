@@ -11,6 +11,7 @@ from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.jobs import Job, Work
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.records import Record, line_records
+from bulkauth.pipeline.sinks import RecordSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 SCHEMA = "bulkauth.spf/1"
@@ -82,10 +83,12 @@ def sender_domain(item: Item) -> str:
     return (domain or (parts[2] if len(parts) > 2 else "")).lower()
 
 
-def run_spf_file(paths: Sequence[str], config: RunConfig) -> Outcome:
+def run_spf_file(
+    paths: Sequence[str], config: RunConfig, extra: RecordSink | None = None
+) -> Outcome:
     """Check every 'IP SENDER [HELO]' line of the files."""
     source = Source(lambda: read_domain_list(paths), lambda: count_items(paths))
-    return run_command(source, Job(make_work, key=sender_domain), RECORDS, config)
+    return run_command(source, Job(make_work, key=sender_domain), RECORDS, config, extra)
 
 
 async def run_spf_one(
