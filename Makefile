@@ -50,10 +50,13 @@ $(SUITES)/.fetched: tests/suite-sdists.txt | $(STAMP)
 	@rm -rf $(SUITES).tmp
 
 demo: install
-	$(BIN)/bulkauth domains data/domains.txt --zones data/zones --no-progress -o demo.ndjson
+	@rm -f demo.duckdb
+	$(BIN)/bulkauth domains data/domains.txt --zones data/zones --no-progress -o demo.ndjson --store demo.duckdb
 	@echo "--- one line per domain (posture, then the state of spf / dmarc / dkim / mx):"
 	@$(BIN)/python -c "import json,sys; [print(f\"{r.get('domain', r['input'])[:32]:34}\", r['status'] if r['status']!='ok' else f\"{r['posture']['verdict']:14}\" + ' '.join(f'{s}={r[s][\"state\"]:13}' for s in ('spf','dmarc','dkim','mx'))) for r in map(json.loads, open('demo.ndjson'))]"
 	@echo "--- full records: demo.ndjson (try: jq . demo.ndjson | less)"
+	@echo "--- the same records in the DuckDB store demo.duckdb; DMARC policies by count (SQL: bulkauth/store/queries.py):"
+	@$(BIN)/python -c "import duckdb; from bulkauth.store.queries import DMARC_POLICIES as q; c = duckdb.connect('demo.duckdb', read_only=True); [print(f'{p:12} {n}') for p, n in c.execute(q.sql).fetchall()]"
 
 test: install suites
 	$(BIN)/python -m pytest -q
@@ -76,4 +79,4 @@ bench-full: install
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
 
 clean:
-	rm -rf $(VENV) $(SUITES) demo.ndjson .pytest_cache .mypy_cache .ruff_cache bench/work
+	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb .pytest_cache .mypy_cache .ruff_cache bench/work

@@ -439,6 +439,37 @@ def domains_peers(
     return out
 
 
+def store_overhead(cli: list[str], work: Path, rounds: int, seconds_cap: float) -> dict[str, Any]:
+    """What --store costs a run: the same `domains` run without and with it, alternated
+    (this machine's speed swings from minute to minute, so each pair shares a minute), the
+    best of each compared. Issue 12 asks for at most 15% of the throughput."""
+    lines = _count_lines(work / "domains.txt")
+    best: dict[str, float] = {}
+    for r in range(max(1, rounds)):
+        for variant in ("without", "with"):
+            out = work / f"store-{variant}.ndjson"
+            db = work / "store-bench.duckdb"
+            db.unlink(missing_ok=True)
+            extra = ["--store", str(db)] if variant == "with" else []
+            cmd = [*cli, "domains", str(work / "domains.txt"), "-n", NS, "--no-progress", "-o", str(out), *extra]  # fmt: skip
+            log(f"bulkauth domains {variant} --store, round {r + 1}, {lines} lines")
+            secs, rc, err = timed(cmd, None, seconds_cap * 20)
+            if rc != 0:
+                raise RuntimeError(f"{variant} --store: exit {rc}: {err[-300:]}")
+            best[variant] = min(best.get(variant, secs), secs)
+    without, with_ = best["without"], best["with"]
+    return {
+        "lines": lines,
+        "rounds": rounds,
+        "seconds_without": round(without, 2),
+        "seconds_with": round(with_, 2),
+        "domains_per_s_without": round(lines / without, 1),
+        "domains_per_s_with": round(lines / with_, 1),
+        # throughput with / without: 0.90 means --store cost 10% of the rate
+        "throughput_ratio": round(without / with_, 3),
+    }
+
+
 # --------------------------------------------------------------------------- spf
 
 
@@ -702,6 +733,16 @@ def table(res: dict[str, Any]) -> str:
             )
             if rates:
                 notes.append(f"{label}, agreement with truth: {rates}")
+    st = res.get("store") or {}
+    if st.get("throughput_ratio"):
+        rows.append(
+            (
+                "bulkauth domains --store (same run, best of each)",
+                f"{st['domains_per_s_with']:,} domains/s",
+                f"{st['throughput_ratio']:.2f}x the rate without ({st['domains_per_s_without']:,}"
+                f" domains/s): --store costs {1 - st['throughput_ratio']:.0%}",
+            )
+        )
     sp = res.get("spf") or {}
     if isinstance(sp.get("bulkauth"), dict):
         py = sp["pyspf"].get("checks_per_s") if isinstance(sp.get("pyspf"), dict) else None
@@ -742,7 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--memory-cap", type=float, default=1200.0, help="seconds the memory run may take"
     )
-    p.add_argument("--only", choices=["dns", "domains", "spf", "memory"], action="append")
+    p.add_argument("--only", choices=["dns", "domains", "store", "spf", "memory"], action="append")
     p.add_argument("--work", type=Path)
     a = p.parse_args(argv)
     mode = "full" if a.full else "quick"
@@ -750,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = a.seconds or (10.0 if a.full else 6.0)
     rounds = a.rounds or (3 if a.full else 2)
     mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
-    only = set(a.only or ["dns", "domains", "spf", "memory"])
+    only = set(a.only or ["dns", "domains", "store", "spf", "memory"])
     work = (a.work or HERE / "work" / mode).resolve()
 
     meta_path = work / "meta.json"
@@ -794,6 +835,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if "domains" in only:
                 stage("domains", lambda: domains_peers(cli, work, 500 if a.full else 200, seconds))
+            if "store" in only:
+                stage("store", lambda: store_overhead(cli, work, rounds, seconds))
             if "spf" in only:
                 # 30,000 checks in both modes: a 10,000-check run lasts ~1.3 s, a quarter of it
                 # start-up, so it measured the start as much as the rate (pyspf is timed 12 s)

@@ -96,3 +96,12 @@ def test_messages_whose_dkim_failed_only_because_the_key_is_gone(
     got = run(con, DKIM_KEY_GONE)
     assert expect and [r["index"] for r in got] == expect
     assert all(k.startswith("s") and "._domainkey." in k for r in got for k in r["missing_keys"])
+
+
+def test_the_readme_shows_each_question_with_its_sql() -> None:
+    from bulkauth.store.queries import QUERIES
+    from tests.paths import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for q in QUERIES:
+        assert q.question in readme and q.sql.strip() in readme, q.name
