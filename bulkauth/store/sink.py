@@ -5,7 +5,7 @@ write, end, close); this implements it without importing the pipeline (the store
 it), and the CLI passes it in. The store is opened when the sink is made, so a locked,
 foreign or unwritable store is refused before the run sends any DNS query.
 
---resume continues into the same run id: the run is found again as the unfinished run of the
+--resume continues into the same run id: the run is found again as the latest run of the
 same command into the same output file (its absolute path is kept in the run's options). The
 NDJSON is the primary output, so it decides where the run stands: store rows past the records
 the NDJSON kept are deleted (a batch can commit before the file's buffer reaches the disk), and
@@ -67,12 +67,15 @@ class StoreSink:
         # opens (and checks) the store now: StoreError here is the CLI's exit 2
         self.writer = StoreWriter(path)
 
-    def _unfinished(self, output: str) -> tuple[str, int] | None:
-        """The latest unfinished run of this command into ``output``: (run id, records)."""
+    def _latest(self, output: str) -> tuple[str, int] | None:
+        """The latest run of this command into ``output``: (run id, records). Finished ones
+        too: --resume over a whole output continues (and adds nothing to) its run, where a
+        new run would store the same records twice. Each fresh run rewrites the file, so the
+        latest run is the one the file holds."""
         row = self.writer.con.execute(
             """
             SELECT run_id, records FROM runs
-            WHERE command = ? AND NOT finished AND loaded_from IS NULL
+            WHERE command = ? AND loaded_from IS NULL
               AND json_extract_string(options, '$.output') = ?
             ORDER BY started_at DESC LIMIT 1
             """,
@@ -83,7 +86,7 @@ class StoreSink:
     def start(self, kept: int, output: str | None) -> None:
         resume_from: int | None = None
         if self.resume and output is not None:
-            found = self._unfinished(os.path.abspath(output))
+            found = self._latest(os.path.abspath(output))
             if found is not None:
                 run_id, stored = found
                 self.info.run_id = run_id

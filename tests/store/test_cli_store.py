@@ -148,15 +148,18 @@ def test_a_second_run_into_the_same_store_is_a_second_run(tmp_path: Path) -> Non
 N_KILL = 2500
 
 
-def test_sigkill_then_resume_gives_one_finished_run_without_gaps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigkill_then_resume_gives_one_finished_run_without_gaps(
+    tmp_path: Path, workers: str
+) -> None:
     """Killed twice (before the first batch of 1,000 reached the store, and after it), then
     resumed to the end: one run id, finished and resumed, each record once, the same rows as
-    `load` of the final NDJSON."""
+    `load` of the final NDJSON. With worker processes the records reach the sink encoded."""
     seed = int(os.environ.get("BULKAUTH_KILL_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
     store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
-    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "1"]
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", workers]
     base += ["-o", str(out), "--store", str(store), "--resume"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     targets = [rng.randrange(200, 900), rng.randrange(1300, 2000)]
@@ -189,6 +192,10 @@ def test_sigkill_then_resume_gives_one_finished_run_without_gaps(tmp_path: Path)
     con.close()
     assert len(out.read_bytes().splitlines()) == N_KILL
     assert_same_as_load(store, out, tmp_path)
+    # --resume over the whole output: the same run, nothing added, not a second run
+    run(*base)
+    (again,) = runs(store)
+    assert again["run_id"] == r["run_id"] and again["finished"] and again["records"] == N_KILL
 
 
 @pytest.mark.parametrize("kind", ["locked", "foreign", "unwritable_dir"])
@@ -246,3 +253,21 @@ def test_load_export_and_schema_tables_through_the_cli(tmp_path: Path) -> None:
                     check=False)  # fmt: skip
     assert bad_since.returncode == 2 and b"YYYY-MM-DD" in bad_since.stderr
     assert run("schema", "tables").stdout.decode().strip() == ddl().strip()
+
+
+def test_resume_with_store_of_a_run_begun_without_it_stores_the_kept_records(
+    tmp_path: Path,
+) -> None:
+    """The interrupted run had no --store: the records its NDJSON kept go in from the file
+    first, then the rest as they come; one run, each record once."""
+    out, store = tmp_path / "d.ndjson", tmp_path / "s.duckdb"
+    base = ["domains", "data/domains.txt", "--zones", "data/zones", "--no-progress", "-o", str(out)]
+    run(*base)
+    whole = out.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:20]) + lines[20][:15])  # 20 records and a torn one
+    run(*base, "--resume", "--store", str(store))
+    assert out.read_bytes() == whole
+    (r,) = runs(store)
+    assert r["resumed"] and r["finished"] and r["records"] == len(lines)
+    assert_same_as_load(store, out, tmp_path)
