@@ -217,6 +217,18 @@ def _is_store_error(exc: BaseException) -> bool:
     return writer is not None and isinstance(exc, writer.StoreError)
 
 
+def _nameservers_asked(config: RunConfig) -> list[str] | None:
+    """For the run's row: the servers -n names, else the system's (what the live backends
+    ask), so the row says where the answers came from; None when zone files answered."""
+    if config.zones:
+        return None
+    if config.nameservers:
+        return list(config.nameservers)
+    from bulkauth.dns.backends.udp import system_nameservers
+
+    return system_nameservers()
+
+
 def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
     """The store's sink for --store (None without it), opened now: before the run sends any
     DNS query, a locked, foreign or unwritable store is refused on one line (exit 2).
@@ -240,7 +252,7 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
             command,
             argv=["bulkauth", *sys.argv[1:]],
             options={**shared, **options},
-            nameservers=config.nameservers or None,
+            nameservers=_nameservers_asked(config),
             zones=config.zones,
             resume=config.resume,
         )
