@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Generic, TypeVar
 
-from bulkauth.pipeline.config import RunConfig
+from bulkauth.pipeline.config import RunConfig, load_zones
 from bulkauth.pipeline.errors import BadInput
 from bulkauth.pipeline.jobs import Job, Output, choose_workers, run_job
 from bulkauth.pipeline.pool import Outcome
@@ -76,6 +77,10 @@ def _run(
     extra: RecordSink | None,
 ) -> Outcome:
     catch_signals_early()
+    if config.zones and config.zone_set is None:
+        # once, before any item: a zone file that does not parse is exit 2 before work starts,
+        # worker processes share the loaded set, and the summary can name the zones it holds
+        config = replace(config, zone_set=load_zones(config))
     items = source.read()
     skipped = 0
     if source.resume is not None:
@@ -100,5 +105,5 @@ def _run(
     stopped = None
     if source.resume is not None and outcome.stopped_by is not None:
         stopped = signal.Signals(outcome.stopped_by).name
-    progress.summary(result.counters, result.backend, skipped, stopped)
+    progress.summary(result.counters, result.backend, skipped, stopped, zones=config.zone_set)
     return outcome

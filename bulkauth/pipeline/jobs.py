@@ -29,7 +29,7 @@ import orjson
 from bulkauth.core.common.model import Counters
 from bulkauth.dns.resolver import Resolver
 from bulkauth.pipeline.budget import ByteBudget, budgeted
-from bulkauth.pipeline.config import RunConfig, load_zones, make_backend
+from bulkauth.pipeline.config import RunConfig, make_backend
 from bulkauth.pipeline.errors import WorkerLost
 from bulkauth.pipeline.pool import Outcome, run_ordered
 from bulkauth.pipeline.progress import Brief, RunProgress
@@ -287,8 +287,6 @@ def run_sharded(
 
     if job.warm is not None:
         job.warm()
-    if config.zones and config.zone_set is None:  # loaded once, shared by the forked workers
-        config = replace(config, zone_set=load_zones(config))
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []

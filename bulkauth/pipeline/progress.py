@@ -93,8 +93,15 @@ class RunProgress:
             self._bar.stop()
 
     def summary(
-        self, counters: Counters, backend: str, skipped: int = 0, stopped: str | None = None
+        self,
+        counters: Counters,
+        backend: str,
+        skipped: int = 0,
+        stopped: str | None = None,
+        zones: Any = None,
     ) -> None:
+        """The run's summary on stderr; ``zones``: the ZoneSet of --zones, whose origins it names
+        (a wrong origin would otherwise only show as REFUSED answers)."""
         elapsed = time.monotonic() - self.started
         done = sum(self.by_status.values())
         lines = [
@@ -114,12 +121,8 @@ class RunProgress:
             f"{counters.joined:,} joined in flight ({hit:.0%} answered without a query), "
             f"{counters.retries:,} retries, {counters.timeouts:,} timeouts, {counters.failures:,} failed"
         )
-        if backend == "zones":  # which zones --zones gave: a wrong origin only shows as REFUSED
-            from bulkauth.dns.backends.zonefile import last_loaded
-
-            zones = last_loaded()
-            if zones is not None:
-                lines.append(f"zones: {zones.describe()}")
+        if zones is not None:
+            lines.append(f"zones: {zones.describe()}")
         if stopped:
             lines.append(
                 f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped"

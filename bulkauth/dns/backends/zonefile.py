@@ -152,7 +152,6 @@ class ZoneSet:
     def load(cls, path: str | Path, glob: str | None = None) -> ZoneSet:
         """The zone file ``path``, or every file in the directory ``path`` and below (not
         hidden ones; with ``glob``, only those whose names match it, e.g. ``*.zone``)."""
-        global _last_loaded
         p = Path(path)
         is_dir = p.is_dir()
         files = (
@@ -190,9 +189,7 @@ class ZoneSet:
                     else ""
                 )
                 raise ZoneLoadError(f"{f}: {exc}{hint}") from exc
-        zone_set = cls(zones, [str(f) for f in files], str(p))
-        _last_loaded = zone_set
-        return zone_set
+        return cls(zones, [str(f) for f in files], str(p))
 
     @classmethod
     def from_text(cls, text: str, origin: str) -> ZoneSet:
@@ -267,15 +264,6 @@ class ZoneSet:
         if soa is None:
             return 300
         return int(min(soa.ttl, soa[0].minimum))
-
-
-_last_loaded: ZoneSet | None = None
-
-
-def last_loaded() -> ZoneSet | None:
-    """The ZoneSet this process last loaded from files, so that a run's summary can say which
-    zones ``--zones`` gave it (a wrong origin is otherwise seen only as REFUSED answers)."""
-    return _last_loaded
 
 
 class ZoneBackend:
