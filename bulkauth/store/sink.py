@@ -117,5 +117,9 @@ class StoreSink:
         self.writer.end_run(exit_status=status, finished=stopped_by is None)
 
     def close(self) -> None:
-        # a run that did not end (an exception) keeps its whole batches, marked unfinished
-        self.writer.close()
+        # a run that did not end stopped on an error (a worker lost, the store full, ...):
+        # the CLI exits 1; its whole batches are kept, marked unfinished, for --resume
+        try:
+            self.writer.abort_run(exit_status=1)
+        finally:
+            self.writer.close()

@@ -295,7 +295,11 @@ class StoreWriter:
 
     def flush(self) -> None:
         """Write the buffered records, all tables in one transaction."""
-        if not self._pending or self.run is None:
+        if self.run is not None:
+            self._flush_for(self.run.run_id)
+
+    def _flush_for(self, run_id: str) -> None:
+        if not self._pending:
             return
         try:
             self.con.execute("BEGIN")
@@ -304,9 +308,7 @@ class StoreWriter:
                     appender = self.con.appender(name)
                     appender.append_rows(rows)
                     appender.flush()
-            self.con.execute(
-                "UPDATE runs SET records = ? WHERE run_id = ?", [self._seq, self.run.run_id]
-            )
+            self.con.execute("UPDATE runs SET records = ? WHERE run_id = ?", [self._seq, run_id])
             self.con.execute("COMMIT")
         except duckdb.Error as e:
             # the batch is not stored: the run stays unfinished at its last whole batch
@@ -351,6 +353,22 @@ class StoreWriter:
             ],
         )
         self.run = None
+
+    def abort_run(self, exit_status: int) -> None:
+        """The run stops on an error: its whole batches are kept, and its row says it did not
+        finish and how the process exits (so it is not mistaken for a run killed outright,
+        which leaves no exit status)."""
+        if self.run is None:
+            return
+        run_id, self.run = self.run.run_id, None
+        with suppress(StoreError):  # the error may be the store's own (disk full)
+            self._flush_for(run_id)
+        with suppress(duckdb.Error):
+            self.con.execute(
+                "UPDATE runs SET exit_status = ?, finished = false, ended_at = now() "
+                "WHERE run_id = ?",
+                [exit_status, run_id],
+            )
 
     # --- lifetime -------------------------------------------------------------------------
 

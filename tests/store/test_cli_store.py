@@ -199,6 +199,42 @@ def test_sigkill_then_resume_gives_one_finished_run_without_gaps(
     assert again["run_id"] == r["run_id"] and again["finished"] and again["records"] == N_KILL
 
 
+def test_a_lost_worker_marks_the_run_failed_and_resume_finishes_it(tmp_path: Path) -> None:
+    """SIGKILL one worker process (as the OOM killer would): the CLI exits 1, and the runs row
+    says so (unfinished, exit status 1: not a run killed outright, which has none); --resume
+    then finishes the same run with every record once."""
+    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
+    store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
+    base += ["-o", str(out), "--store", str(store), "--resume"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkauth", *base],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    counter = LineCounter(out)
+    t0 = time.monotonic()
+    while counter.poll() < 1200:
+        assert proc.poll() is None and time.monotonic() - t0 < 120, "no progress"
+        time.sleep(0.005)
+    pids = children.read_text().split()
+    assert len(pids) == 2, pids
+    os.kill(int(pids[1]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and b"ended unexpectedly" in err, err.decode()
+    (r,) = runs(store)
+    assert not r["finished"] and r["exit_status"] == 1 and r["ended_at"] is not None
+    assert r["records"] <= len(out.read_bytes().splitlines())
+    run(*base)
+    (done,) = runs(store)
+    assert done["run_id"] == r["run_id"] and done["finished"] and done["exit_status"] == 0
+    assert done["records"] == N_KILL
+    assert_same_as_load(store, out, tmp_path)
+
+
 @pytest.mark.parametrize("kind", ["locked", "foreign", "unwritable_dir"])
 def test_an_unusable_store_is_refused_before_any_dns_query(tmp_path: Path, kind: str) -> None:
     store = tmp_path / "s.duckdb"
