@@ -80,7 +80,13 @@ RetryBudget = Annotated[
     ),
 ]
 Output = Annotated[
-    str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write NDJSON here instead of stdout; a name ending in .parquet writes Parquet "
+        "(the run's table, as `bulkauth export` has it) when the run ends.",
+    ),
 ]
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run into --output.")
@@ -144,6 +150,11 @@ def _run_config(
         )
     if backend not in ("auto", "aiodns", "udp"):
         raise typer.BadParameter("choose auto, aiodns or udp", param_hint="--backend")
+    parquet = None
+    if output is not None and output.lower().endswith(".parquet"):
+        from bulkauth.store.parquet import spool_of
+
+        parquet, output = output, spool_of(output)
     return RunConfig(
         nameservers=list(nameserver or []),
         zones=zones,
@@ -161,6 +172,7 @@ def _run_config(
         progress=progress,
         workers=workers,
         store=store,
+        parquet=parquet,
     )
 
 
@@ -230,13 +242,15 @@ def _nameservers_asked(config: RunConfig) -> list[str] | None:
 
 
 def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
-    """The store's sink for --store (None without it), opened now: before the run sends any
-    DNS query, a locked, foreign or unwritable store is refused on one line (exit 2).
-    ``options``: the command's own, kept in the run's row besides the shared ones."""
-    if config.store is None:
+    """The store's sink for --store and -o FILE.parquet (None without them), opened now: before
+    the run sends any DNS query, a locked, foreign or unwritable store is refused on one line
+    (exit 2). ``options``: the command's own, kept in the run's row besides the shared ones."""
+    if config.store is None and config.parquet is None:
         return None
+    import shutil
     from dataclasses import asdict, fields
 
+    from bulkauth.store.parquet import ParquetSink, private_store
     from bulkauth.store.sink import StoreSink
     from bulkauth.store.writer import StoreError
 
@@ -246,9 +260,14 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
     shared["resolver"] = asdict(config.resolver)
     # kept absolute: --resume finds the run again by its output file
     shared["output"] = config.output and str(Path(config.output).resolve())
+    private = None
     try:
-        return StoreSink(
-            config.store,
+        if config.store is None:
+            assert config.parquet is not None
+            # no --store: the Parquet file is written from a store of the run's own
+            private = private_store(config.parquet)
+        sink = StoreSink(
+            str(private or config.store),
             command,
             argv=["bulkauth", *sys.argv[1:]],
             options={**shared, **options},
@@ -257,7 +276,10 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
             resume=config.resume,
         )
     except StoreError as exc:
+        if private is not None:
+            shutil.rmtree(private.parent, ignore_errors=True)
         raise BadInput(str(exc)) from None
+    return sink if config.parquet is None else ParquetSink(config.parquet, sink, private)
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
@@ -409,8 +431,10 @@ def spf(
         _check_inputs([input_file])
         extra = _open_store(config, "spf", input=input_file)
         return run_spf_file([input_file], config, extra).stopped_by
-    if config.store is not None:
-        raise BadInput("--store needs --input FILE (a single check is not stored)")
+    if config.store is not None or config.parquet is not None:
+        raise BadInput(
+            "--store and -o FILE.parquet need --input FILE (a single check is not stored)"
+        )
     if ip is None or mailfrom is None:
         raise BadInput("give IP and MAILFROM, or --input FILE")
     try:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from bulkauth.store import tables
 from bulkauth.store.writer import StoreError, reading
 
@@ -124,6 +126,22 @@ def export(
             target.mkdir(exist_ok=True)
             done.append(Exported(table.name, int(written[0]) if written else 0, target))
     return done
+
+
+def export_run_table(
+    con: duckdb.DuckDBPyConnection, table: tables.Table, run_id: str, target: Path
+) -> int:
+    """One run's rows of `table`, with the same columns as its dataset in `export`, as the one
+    Parquet file `target` (written beside it first, then renamed: never a half file)."""
+    partial = target.with_name(target.name + ".partial")
+    con.execute("SET preserve_insertion_order = false")
+    written = con.execute(
+        f"COPY ({_select(table, 'r.run_id = ?')}) TO '{_quote(partial)}' "
+        "(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 16384)",
+        [run_id],
+    ).fetchone()
+    os.replace(partial, target)
+    return int(written[0]) if written else 0
 
 
 def _quote(path: Path) -> str:

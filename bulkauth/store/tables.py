@@ -334,6 +334,8 @@ ROW_TABLES: tuple[Table, ...] = (
 )
 TABLES: tuple[Table, ...] = (META, RUNS, *ROW_TABLES)
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+#: each command's table of one row per item (its other tables hang off these rows)
+ITEM_TABLES: dict[str, Table] = {"domains": DOMAINS, "messages": MESSAGES, "spf": SPF_CHECKS}
 
 
 def ddl() -> str:

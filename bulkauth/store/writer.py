@@ -328,9 +328,7 @@ class StoreWriter:
         if self.run is None:
             return
         self.flush()
-        table = {"domains": "domains", "messages": "messages", "spf": "spf_checks"}[
-            self.run.command
-        ]
+        table = tables.ITEM_TABLES[self.run.command].name
         counts = dict(
             self.con.execute(
                 f"SELECT status, count(*) FROM {table} WHERE run_id = ? GROUP BY status ORDER BY status",
