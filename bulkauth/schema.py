@@ -364,7 +364,34 @@ DKIM_SIGNATURE: JSON = obj(
         "x": _INT_OR_NULL,
         "l": _INT_OR_NULL,
         "h": array(STRING),
-        "key": nullable(obj({"name": STRING, "type": _STR_OR_NULL, "bits": _INT_OR_NULL})),
+        "key": nullable(
+            obj(
+                {
+                    "name": STRING,
+                    "type": _STR_OR_NULL,
+                    "bits": _INT_OR_NULL,
+                    "hash": {
+                        **_STR_OR_NULL,
+                        "description": "sha256 (hex) of the decoded p= of the key used",
+                    },
+                    "record": {**_STR_OR_NULL, "description": "the key record verified with"},
+                },
+                {
+                    # only for a key from the history (key_source "history")
+                    "first_seen": {**TIME, "description": "the history's first sighting"},
+                    "last_seen": {**TIME, "description": "the history's last sighting"},
+                    "seen_in": {
+                        **STRING,
+                        "description": "where the sighting comes from: 'run ID' or 'import FILE'",
+                    },
+                },
+            )
+        ),
+        "key_source": {
+            "enum": ["dns", "history", None],
+            "description": "where the key came from: today's DNS, or the key history "
+            "(--key-history) when today's key failed for a key reason; null: no key record",
+        },
         "b": {
             **_STR_OR_NULL,
             "description": "the first characters of b=, as Authentication-Results quote it",
@@ -501,6 +528,12 @@ MESSAGE_OK: JSON = obj(
                 "result": {
                     "enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror", "none"]
                 },
+                "pass_source": {
+                    "enum": ["dns", "history", None],
+                    "description": "dns: a signature passed with today's key; history: only "
+                    "keys from the key history verified; null: no signature passed",
+                },
+                "history_passes": {**INT, "description": "signatures passed by history keys"},
                 "signatures": array(DKIM_SIGNATURE),
             }
         ),

@@ -155,11 +155,17 @@ async def check_item(
         looked = await _lookups(plan, options, resolver, memo)
         if plan.signed:
             sigs, arc = verify_crypto(
-                raw, looked.keys, plan.as_of.time, options.check.crypto, block=plan.block
+                raw,
+                looked.keys,
+                plan.as_of.time,
+                options.check.crypto,
+                block=plan.block,
+                history=options.check.key_history,
             )
         else:
             sigs, arc = [], None
-        return {**_base(item), "status": "ok", **finish(plan, looked, sigs, arc)}
+        finished = finish(plan, looked, sigs, arc, options.check.dmarc_with_history)
+        return {**_base(item), "status": "ok", **finished}
     finally:
         item.data = None  # the slot waits for its turn to be written: do not hold the bytes
 

@@ -35,7 +35,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -53,6 +53,14 @@ from bulkauth.core.dkim.dkimpy import (
     correct_empty_body,
     dkim,
     strip_trailing_lines,
+)
+from bulkauth.core.dkim.history import (
+    RETRY_CODES,
+    HistoricalKey,
+    KeyHistory,
+    candidates,
+    describe,
+    seen_later,
 )
 from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_dkim_key
 from bulkauth.core.message.headers import (
@@ -201,6 +209,12 @@ class SignatureResult:
     key_name: str | None = None
     key_type: str | None = None
     key_bits: int | None = None
+    #: sha256 of the decoded p= of the key used (as dkim_keys.key_hash in the store)
+    key_hash: str | None = None
+    #: the key record verified with, and where it came from: "dns" or "history"
+    key_record: str | None = None
+    key_source: str | None = None
+    history: HistoricalKey | None = None
     body_bytes: int | None = None
     b_prefix: str | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -224,12 +238,24 @@ class SignatureResult:
             "x": self.x,
             "l": self.l,
             "h": self.h,
-            "key": None
-            if self.key_name is None
-            else {"name": self.key_name, "type": self.key_type, "bits": self.key_bits},
+            "key": None if self.key_name is None else self._key(),
+            "key_source": self.key_source,
             "b": self.b_prefix,
             "problems": [p.to_dict() for p in self.problems],
         }
+
+
+    def _key(self) -> dict[str, Any]:
+        key: dict[str, Any] = {
+            "name": self.key_name,
+            "type": self.key_type,
+            "bits": self.key_bits,
+            "hash": self.key_hash,
+            "record": self.key_record,
+        }
+        if self.history is not None:
+            key.update(describe(self.history))
+        return key
 
 
 _TAB_TO_SPACE = bytes.maketrans(b"\t", b" ")
@@ -446,8 +472,10 @@ def verify_signature(
     keys: KeyTable,
     as_of: float,
     crypto: Crypto = "openssl",
+    history: KeyHistory | None = None,
 ) -> SignatureResult:
-    """Verify one DKIM-Signature field (RFC 6376 6.1)."""
+    """Verify one DKIM-Signature field (RFC 6376 6.1); with a key ``history``, its values
+    are tried when today's key fails for a key reason (bulkauth.core.dkim.history)."""
     res = SignatureResult(index)
     sig = signature_tags(header[1])
     if sig is None:
@@ -567,7 +595,31 @@ def verify_signature(
                 f"{name} has {len(rec.texts)} TXT records; the first was used (RFC 6376 3.6.2.2)",
             )
         )
-    key = parse_dkim_key(rec.texts[0])
+    texts = rec.texts
+    res.key_source = "dns"
+    res.key_record = texts[0]
+    signed = (key_type, hash_name, policy, i_domain, d, bh_raw, b_raw)
+    before = _copy(res)
+    live = _verify_with_key(msg, res, texts[0], header, signed, crypto)
+    if not history or live.result == "pass" or live.code not in RETRY_CODES:
+        return live
+    return _from_history(msg, before, live, header, signed, crypto, history, as_of)
+
+
+
+def _verify_with_key(
+    msg: _Message,
+    res: SignatureResult,
+    text: str,
+    header: Header,
+    signed: _Signed,
+    crypto: Crypto,
+) -> SignatureResult:
+    """The rest of RFC 6376 6.1 once a key record is at hand: the key's own checks, the body
+    hash, the header hash and the signature."""
+    key_type, hash_name, policy, i_domain, d, bh_raw, b_raw = signed
+    key = parse_dkim_key(text)
+    res.key_hash = key.key_sha256
     res.key_type, res.key_bits = key.key_type, key.key_bits
     if _key_problem(res, key, key_type, hash_name, i_domain, d) is not None:
         return res
@@ -628,6 +680,43 @@ def verify_signature(
     return res.done("pass", None, "the signature verifies")
 
 
+_Signed = tuple[str, str, CanonicalizationPolicy, "str | None", str, bytes, bytes]
+
+
+def _copy(res: SignatureResult) -> SignatureResult:
+    return replace(res, h=list(res.h), problems=list(res.problems))
+
+
+def _from_history(
+    msg: _Message,
+    before: SignatureResult,
+    live: SignatureResult,
+    header: Header,
+    signed: _Signed,
+    crypto: Crypto,
+    history: KeyHistory,
+    at: float,
+) -> SignatureResult:
+    """Today's key failed for a key reason: the first value the history holds for the
+    selector that verifies gives the verdict, marked as history's; none does: the live one."""
+    assert before.key_name is not None
+    for cand in candidates(history, before.key_name, at, live.key_hash):
+        alt = _copy(before)
+        alt.key_source, alt.key_record, alt.history = "history", cand.record, cand
+        if _verify_with_key(msg, alt, cand.record, header, signed, crypto).result != "pass":
+            continue
+        later = seen_later(cand, at)
+        if later is not None:
+            alt.problems.append(later)
+        alt.message = f"the signature verifies with a key from the history ({cand.source})"
+        # what today's DNS says, so the two are never confused
+        alt.problems.append(
+            Problem("dkim.live_key_failed", "info", f"{live.code}: {live.message}")
+        )
+        return alt
+    return live
+
+
 def res_v(value: bytes) -> str:
     return value[:20].decode("utf-8", "replace")
 
@@ -682,6 +771,7 @@ def verify_dkim(
     as_of: float,
     crypto: Crypto = "openssl",
     malformed: str | None = None,
+    history: KeyHistory | None = None,
 ) -> list[SignatureResult]:
     """Verify every DKIM-Signature of a message. Never raises."""
     sigs = dkim_headers(headers)
@@ -705,7 +795,7 @@ def verify_dkim(
             )
             continue
         try:
-            out.append(verify_signature(msg, idx, header, keys, as_of, crypto))
+            out.append(verify_signature(msg, idx, header, keys, as_of, crypto, history))
         except Exception as exc:  # dkimpy on input nobody foresaw: a verdict, not a crash
             out.append(
                 SignatureResult(idx).done(

@@ -24,6 +24,7 @@ from typing import Any
 from bulkauth.core.arc.verify import arc_headers, arc_key_names, verify_arc
 from bulkauth.core.common.model import Answer, Problem, Query, RType
 from bulkauth.core.common.step import Step, ask_all, parallel, run_sync
+from bulkauth.core.dkim.history import KeyHistory
 from bulkauth.core.dkim.verify import (
     Crypto,
     KeyRecord,
@@ -54,6 +55,10 @@ class CheckOptions:
     trusted_receiver: str | None = None
     dmarc_discovery: Method = "psl"
     crypto: Crypto = "openssl"
+    #: keys selectors published before (--key-history): tried when today's key fails
+    key_history: KeyHistory | None = None
+    #: DMARC may count a DKIM pass made with a historical key (--dmarc-with-history)
+    dmarc_with_history: bool = False
 
 
 @dataclass(slots=True)
@@ -230,10 +235,16 @@ def finish(
     looked: Looked,
     signatures: list[dict[str, Any]],
     arc: dict[str, Any] | None,
+    dmarc_with_history: bool = False,
 ) -> dict[str, Any]:
     """The record's sections (everything but where the message came from)."""
     dkim_result = aggregate(s["result"] for s in signatures)
-    passes = [s["d"] for s in signatures if s["result"] == "pass" and s.get("d")]
+    live = [s for s in signatures if s["result"] == "pass" and s.get("key_source") != "history"]
+    by_history = [s for s in signatures if s["result"] == "pass" and s not in live]
+    # a pass with a key from the history proves the key signed, not that DNS vouches for it
+    # today: DMARC counts it only when asked to
+    counted = live + by_history if dmarc_with_history else live
+    passes = [s["d"] for s in counted if s.get("d")]
     spf = looked.spf
     verdict = evaluate(
         plan.author,
@@ -260,7 +271,14 @@ def finish(
         "from": plan.author.to_dict(),
         "envelope": plan.envelope.to_dict(),
         "as_of": plan.as_of.to_dict(),
-        "dkim": {"result": dkim_result, "signatures": signatures},
+        "dkim": {
+            "result": dkim_result,
+            # where the pass came from: "dns" when a signature passed with today's key,
+            # "history" when only keys from the history verified (null: no pass)
+            "pass_source": "dns" if live else "history" if by_history else None,
+            "history_passes": len(by_history),
+            "signatures": signatures,
+        },
         "spf": spf.to_dict(plan.envelope),
         "dmarc": verdict.to_dict(),
         "arc": arc_section,
@@ -276,6 +294,7 @@ def verify_crypto(
     crypto: Crypto = "openssl",
     arc: bool = True,
     block: HeaderBlock | None = None,
+    history: KeyHistory | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
     the message's header block when the caller has parsed it already. Never raises.
@@ -284,7 +303,7 @@ def verify_crypto(
         block, body = message_parts(raw, block)
     except MessageDefect:
         return [], None  # the caller parsed the same bytes; it reports the defect
-    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed)
+    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed, history)
     arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
     return [s.to_dict() for s in sigs], arc_out
 
@@ -301,8 +320,15 @@ def verify_message(
     plan = plan_message(raw, opts, now)
     looked = run_sync(lookups(plan, opts), answer)
     sigs, arc = (
-        verify_crypto(raw, looked.keys, plan.as_of.time, opts.crypto, block=plan.block)
+        verify_crypto(
+            raw,
+            looked.keys,
+            plan.as_of.time,
+            opts.crypto,
+            block=plan.block,
+            history=opts.key_history,
+        )
         if plan.signed
         else ([], None)
     )
-    return finish(plan, looked, sigs, arc)
+    return finish(plan, looked, sigs, arc, opts.dmarc_with_history)
