@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from bench import synth
-from bench.run import HERE, ROOT, bulkauth_cli, log, machine_info
+from bench.run import HERE, ROOT, _count_lines, bulkauth_cli, log, machine_info
 
 BASE = 20_000
 
@@ -111,7 +111,7 @@ def run(records: int, base_domains: int, work: Path) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     base = base_run(cli, work / "world", base_domains)
     ndjson = work / f"domains-{records}.ndjson"
-    if not ndjson.exists() or sum(1 for _ in open(ndjson, "rb")) != records:
+    if _count_lines(ndjson) != records:
         log(f"writing {records:,} records to {ndjson}")
         expand(base, ndjson, records)
     log("gzip -6 of the NDJSON")
