@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.arcseal import Form, Signer, base_message, seal
 from bulkauth.core.arc.dkimpy import verify_arc_dkimpy
 from bulkauth.core.arc.result import ArcResult
 from bulkauth.core.arc.verify import arc_key_names, verify_arc
@@ -18,7 +19,6 @@ from bulkauth.core.common.model import Answer, Query, Rcode, RType
 from bulkauth.core.dkim.verify import KeyRecord, message_parts
 from bulkauth.core.message.check import CheckOptions, verify_message
 from bulkauth.schema import MESSAGE_ARC
-from tests.core.arc.arcsign import Form, Signer, base_message, seal
 from tests.core.dmarc.dmarckit import txt
 
 AS_OF = 1_700_000_100.0

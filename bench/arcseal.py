@@ -1,6 +1,7 @@
-"""A small ARC sealer for tests: adds one ARC set (RFC 8617 5.1) to a message.
+"""A small ARC sealer: adds one ARC set (RFC 8617 5.1) to a message. The bench mailbox
+(``bench/mailgen.py``) and the ARC tests (``tests/core/arc``) seal with it.
 
-Independent of the validator under test: the message is split by dkimpy's ``rfc822_parse``,
+Independent of bulkauth's validator: the message is split by dkimpy's ``rfc822_parse``,
 canonicalised by dkimpy's ``canonicalization`` module and signed with ``cryptography`` (RSA
 PKCS#1 v1.5 or Ed25519 over the SHA-256 digest, RFC 8463). It writes whatever a test asks for,
 the forms real senders emit included: no space after the colon, ``i=`` last, folded tag lists,
