@@ -420,6 +420,16 @@ def _cv_rules(out: ArcResult, sets: dict[int, dict[Kind, ArcField]], n: int) -> 
     return True
 
 
+def _unchecked_sets(out: ArcResult, numbered: list[ArcField], n: int) -> ArcResult:
+    """The sets as written, for a chain that failed before its signatures were checked: what
+    they say, with ``ams_valid`` and ``as_valid`` false and no codes."""
+    for i in range(min(n, MAX_ARC_INSTANCES), 0, -1):
+        kinds = {f.kind: f for f in numbered if f.instance == i}
+        if kinds:
+            out.sets.append(_set_entry(i, kinds.get("ams"), kinds.get("as")))
+    return out
+
+
 def _validate(
     out: ArcResult,
     headers: list[Header],
@@ -461,7 +471,7 @@ def _validate(
     if len(seals_n) == 1 and seals_n[0].tags is not None:
         cv = seals_n[0].tags.get(b"cv", b"").strip().lower()
         if cv == b"fail":
-            return out.done(
+            out.done(
                 "fail",
                 "arc.chain_terminated",
                 f"ARC-Seal {n}, the latest, says cv=fail: the chain was broken when it was "
@@ -469,14 +479,11 @@ def _validate(
                 n,
                 seals_n[0].name,
             )
+            return _unchecked_sets(out, numbered, n)
     # step 3
     sets = _structure(out, fields, n)
     if sets is None:
-        for i in range(min(n, MAX_ARC_INSTANCES), 0, -1):
-            kinds = {f.kind: f for f in numbered if f.instance == i}
-            if kinds:
-                out.sets.append(_set_entry(i, kinds.get("ams"), kinds.get("as")))
-        return out
+        return _unchecked_sets(out, numbered, n)
     entries = {i: _set_entry(i, s["ams"], s["as"]) for i, s in sets.items()}
     out.sets = [entries[i] for i in range(n, 0, -1)]
     if not _cv_rules(out, sets, n):

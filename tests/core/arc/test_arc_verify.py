@@ -4,6 +4,7 @@ header forms real mail has, and each way a chain breaks, with its verdict and na
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import jsonschema
@@ -422,3 +423,22 @@ def test_mangled_chains_get_a_verdict(data: st.DataObject) -> None:
     assert r.result in ("pass", "fail", "none", "temperror", "permerror")
     assert r.code != "arc.verifier_error", r.message
     jsonschema.validate(r.to_dict(), MESSAGE_ARC)
+
+
+def test_every_code_is_documented() -> None:
+    from bulkauth.core.arc import verify
+    from tests.paths import ROOT
+
+    source = (ROOT / "bulkauth" / "core" / "arc" / "verify.py").read_text()
+    written = set(re.findall(r'"(arc\.[a-z_]+)"', source))
+    built = {"arc.ams_syntax", "arc.as_syntax", "arc.ams_signature", "arc.as_signature"}
+    keys = {f"arc.{c}" for c in ("key_revoked", "key_syntax", "key_service")} | {
+        "arc.key_type_mismatch",
+        "arc.key_hash_not_allowed",
+    }
+    codes = written | built | keys
+    assert len(written) >= 15 and verify.ALGORITHMS
+    readme = (ROOT / "README.md").read_text()
+    described = MESSAGE_ARC["properties"]["code"]["description"]
+    for code in codes:
+        assert f"`{code}`" in readme and code in described, code
