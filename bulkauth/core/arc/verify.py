@@ -292,24 +292,30 @@ def _check_ams(
     return _verify(f, algo, signature, hasher.digest(), keys, crypto)
 
 
+def _relaxed_field(f: ArcField) -> bytes:
+    ((name, value),) = relaxed_headers([f.header])
+    return name + b":" + value
+
+
 def _check_seal(
     f: ArcField,
-    below: list[ArcField],
+    below: hashlib._Hash,
     keys: KeyTable,
     as_of: float,
     crypto: Crypto,
 ) -> _Check:
-    """An ARC-Seal over the ARC fields of its instance and below (RFC 8617 4.1.3, 5.1.1):
-    ``below`` holds them in instance order, AAR, AMS, AS per set, ending with this set's AMS."""
+    """An ARC-Seal over the ARC fields of its instance and below (RFC 8617 4.1.3, 5.1.1).
+    ``below``: a SHA-256 hasher already fed those fields, relaxed, in instance order (AAR, AMS,
+    AS per set) up to this set's AMS; every ARC algorithm hashes with SHA-256, so the seals of
+    a chain share that prefix and each field is canonicalised once."""
     check, algo, signature = _common_tags(f, _AS_REQUIRED, as_of)
     if not check.valid:
         return check
     assert f.tags is not None and algo is not None and signature is not None
     if b"h" in f.tags:
         return _fail("arc.as_syntax", f"{f.name} has h=, which RFC 8617 4.1.3 forbids")
-    hasher = hashlib.new(algo[1])
-    for name, value in relaxed_headers([g.header for g in below]):
-        hasher.update(name + b":" + value)
+    assert algo[1] == "sha256"
+    hasher = below.copy()
     # relaxed only (RFC 8617 4.1.3: an ARC-Seal has no c=); hashed without its CRLF
     ((name, value),) = relaxed_headers([(f.header[0], _blank_b(f.header[1]))])
     hasher.update(name + b":" + value.rstrip(b"\r\n"))
@@ -492,13 +498,13 @@ def _validate(
     # every signature, so that each set says whether it holds
     ams: dict[int, _Check] = {}
     seals: dict[int, _Check] = {}
-    below: list[ArcField] = []
+    below = hashlib.sha256()
     for i in range(1, n + 1):
         s = sets[i]
         ams[i] = _check_ams(s["ams"], msg, keys, as_of, crypto)
-        below += [s["aar"], s["ams"]]
+        below.update(_relaxed_field(s["aar"]) + _relaxed_field(s["ams"]))
         seals[i] = _check_seal(s["as"], below, keys, as_of, crypto)
-        below.append(s["as"])
+        below.update(_relaxed_field(s["as"]))
         entries[i].update(
             ams_valid=ams[i].valid,
             ams_code=ams[i].code,
