@@ -522,6 +522,14 @@ def messages(
     crypto: Annotated[
         str, typer.Option("--crypto", hidden=True, help="RSA implementation: openssl or python.")
     ] = "openssl",
+    arc_verifier: Annotated[
+        str,
+        typer.Option(
+            "--arc-verifier",
+            help="Who validates ARC chains: 'bulkauth' (RFC 8617, rsa-sha256 and ed25519-sha256) "
+            "or 'dkimpy' (dkimpy's ARC.verify, the reference to compare with).",
+        ),
+    ] = "bulkauth",
 ) -> int | None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
@@ -534,6 +542,8 @@ def messages(
             )
     if crypto not in ("openssl", "python"):
         raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
+    if arc_verifier not in ("bulkauth", "dkimpy"):
+        raise typer.BadParameter("choose bulkauth or dkimpy", param_hint="--arc-verifier")
     config.dmarc_discovery = _discovery(dmarc_discovery)
     # messages' own --workers: 0 or 1 check in this process, and the default is one per core
     config.workers = workers
@@ -541,9 +551,15 @@ def messages(
         as_of=_as_of(as_of),
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
         crypto="python" if crypto == "python" else "openssl",
+        arc_verifier="dkimpy" if arc_verifier == "dkimpy" else "bulkauth",
     )
     extra = _open_store(
-        config, "messages", as_of=as_of, trusted_receiver=trusted_receiver, crypto=crypto
+        config,
+        "messages",
+        as_of=as_of,
+        trusted_receiver=trusted_receiver,
+        crypto=crypto,
+        arc_verifier=arc_verifier,
     )
     return run_messages(paths or ["-"], config, MessageOptions(check=check), extra).stopped_by
 

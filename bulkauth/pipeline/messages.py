@@ -161,6 +161,7 @@ async def check_item(
                 options.check.crypto,
                 block=plan.block,
                 history=options.check.key_history,
+                arc_verifier=options.check.arc_verifier,
             )
         else:
             sigs, arc = [], None

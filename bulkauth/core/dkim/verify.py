@@ -62,7 +62,7 @@ from bulkauth.core.dkim.history import (
     describe,
     seen_later,
 )
-from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_dkim_key
+from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, PublicKey, parse_dkim_key
 from bulkauth.core.message.headers import (
     Header,
     HeaderBlock,
@@ -244,7 +244,6 @@ class SignatureResult:
             "problems": [p.to_dict() for p in self.problems],
         }
 
-
     def _key(self) -> dict[str, Any]:
         key: dict[str, Any] = {
             "name": self.key_name,
@@ -324,8 +323,9 @@ def hash_headers(
         hasher.update(value.rstrip())
 
 
-class _Message:
-    """A message's headers and body, with canonical forms and body hashes computed once."""
+class MessageHashes:
+    """A message's headers and body, with canonical forms and body hashes computed once: shared
+    by its DKIM signatures and its ARC-Message-Signatures, which mostly canonicalise alike."""
 
     def __init__(self, headers: list[Header], body: bytes) -> None:
         self.headers = headers
@@ -424,49 +424,69 @@ _RSA: dict[str, Callable[[rsa.RSAPublicKey, bytes, bytes, str], bool]] = {
 }
 
 
+def verify_digest(
+    key: PublicKey, signature: bytes, digest: bytes, hash_name: str, crypto: Crypto = "openssl"
+) -> bool:
+    """Whether ``signature`` signs ``digest`` (the hash of the signed header data) under ``key``:
+    RSASSA-PKCS1-v1_5 (RFC 6376 3.3.1) or Ed25519 over the SHA-256 digest (RFC 8463 3)."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        try:
+            key.verify(signature, digest)
+        except InvalidSignature:
+            return False
+        return True
+    return _RSA[crypto](key, signature, digest, hash_name)
+
+
+def key_problem(
+    key: DkimKey, key_type: str, hash_name: str, a: str | None
+) -> tuple[str, str] | None:
+    """Why a key record cannot verify a signature of ``a=`` (``key_type``, ``hash_name``), as
+    (code suffix, message), or None if it can. Shared by DKIM and ARC (which signs with DKIM
+    keys); the suffix follows the caller's prefix (``dkim.key_revoked``)."""
+    if key.revoked:
+        return "key_revoked", "the key is revoked (empty p=)"
+    if key.version is not None and key.version.upper() != "DKIM1":
+        return "key_syntax", f"the key record has v={key.version[:20]!r}, not DKIM1"
+    for p in key.problems:
+        if p.code in ("dkim.syntax", "dkim.key_malformed", "dkim.unknown_key_type"):
+            return "key_syntax", f"the key record is unusable: {p.message}"
+        if p.code == "dkim.service_not_email":
+            return "key_service", p.message
+    if key.key_type != key_type:
+        return (
+            "key_type_mismatch",
+            f"a={a} needs a k={key_type} key, but the record holds k={key.key_type}",
+        )
+    if not key.allows_hash(hash_name):
+        allowed = ":".join(key.hashes or ())
+        return "key_hash_not_allowed", f"the key allows h={allowed}, not {hash_name}"
+    if key.key is None:
+        return "key_syntax", "the key record holds no usable key"
+    return None
+
+
 def _key_problem(
     res: SignatureResult, key: DkimKey, key_type: str, hash_name: str, i_domain: str | None, d: str
 ) -> SignatureResult | None:
     """The permerror a key record causes for this signature, or None if the key can be used."""
-    if key.revoked:
-        return res.done(
-            "permerror", "dkim.key_revoked", f"the key at {res.key_name} is revoked (empty p=)"
-        )
-    if key.version is not None and key.version.upper() != "DKIM1":
-        return res.done(
-            "permerror", "dkim.key_syntax", f"the key record has v={key.version[:20]!r}, not DKIM1"
-        )
-    for p in key.problems:
-        if p.code in ("dkim.syntax", "dkim.key_malformed", "dkim.unknown_key_type"):
-            return res.done(
-                "permerror", "dkim.key_syntax", f"the key record is unusable: {p.message}"
-            )
-        if p.code == "dkim.service_not_email":
-            return res.done("permerror", "dkim.key_service", p.message)
-    if key.key_type != key_type:
-        return res.done(
-            "permerror",
-            "dkim.key_type_mismatch",
-            f"a={res.a} needs a k={key_type} key, but the record holds k={key.key_type}",
-        )
-    if not key.allows_hash(hash_name):
-        allowed = ":".join(key.hashes or ())
-        return res.done(
-            "permerror", "dkim.key_hash_not_allowed", f"the key allows h={allowed}, not {hash_name}"
-        )
+    found = key_problem(key, key_type, hash_name, res.a)
+    if found is not None:
+        code, message = found
+        if code == "key_revoked":
+            message = f"the key at {res.key_name} is revoked (empty p=)"
+        return res.done("permerror", f"dkim.{code}", message)
     if key.strict and i_domain is not None and i_domain != d:
         return res.done(
             "permerror",
             "dkim.key_strict_identity",
             f"the key has t=s, so i= must be in {d} itself, not {i_domain}",
         )
-    if key.key is None:
-        return res.done("permerror", "dkim.key_syntax", "the key record holds no usable key")
     return None
 
 
 def verify_signature(
-    msg: _Message,
+    msg: MessageHashes,
     index: int,
     header: Header,
     keys: KeyTable,
@@ -606,9 +626,8 @@ def verify_signature(
     return _from_history(msg, before, live, header, signed, crypto, history, as_of)
 
 
-
 def _verify_with_key(
-    msg: _Message,
+    msg: MessageHashes,
     res: SignatureResult,
     text: str,
     header: Header,
@@ -652,15 +671,7 @@ def _verify_with_key(
         signature = base64.b64decode(b_raw)
     except (binascii.Error, ValueError):
         return res.done("neutral", "dkim.sig_syntax", "b= is not valid base64")
-    if isinstance(key.key, ed25519.Ed25519PublicKey):
-        try:
-            key.key.verify(signature, digest)
-            ok = True
-        except InvalidSignature:
-            ok = False
-    else:
-        ok = _RSA[crypto](key.key, signature, digest, hash_name)
-    if not ok:
+    if not verify_digest(key.key, signature, digest, hash_name, crypto):
         return res.done(
             "fail",
             "dkim.signature_mismatch",
@@ -688,7 +699,7 @@ def _copy(res: SignatureResult) -> SignatureResult:
 
 
 def _from_history(
-    msg: _Message,
+    msg: MessageHashes,
     before: SignatureResult,
     live: SignatureResult,
     header: Header,
@@ -710,9 +721,7 @@ def _from_history(
             alt.problems.append(later)
         alt.message = f"the signature verifies with a key from the history ({cand.source})"
         # what today's DNS says, so the two are never confused
-        alt.problems.append(
-            Problem("dkim.live_key_failed", "info", f"{live.code}: {live.message}")
-        )
+        alt.problems.append(Problem("dkim.live_key_failed", "info", f"{live.code}: {live.message}"))
         return alt
     return live
 
@@ -772,10 +781,12 @@ def verify_dkim(
     crypto: Crypto = "openssl",
     malformed: str | None = None,
     history: KeyHistory | None = None,
+    hashes: MessageHashes | None = None,
 ) -> list[SignatureResult]:
-    """Verify every DKIM-Signature of a message. Never raises."""
+    """Verify every DKIM-Signature of a message. Never raises. ``hashes``: the message's body
+    hashes when the caller shares them with the ARC verifier."""
     sigs = dkim_headers(headers)
-    msg = _Message(headers, body)
+    msg = hashes if hashes is not None else MessageHashes(headers, body)
     out: list[SignatureResult] = []
     for idx, header in enumerate(sigs):
         if malformed is not None:

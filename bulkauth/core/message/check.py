@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bulkauth.core.arc.dkimpy import verify_arc_dkimpy
+from bulkauth.core.arc.result import NO_ARC, ArcResult, ArcVerifier
 from bulkauth.core.arc.verify import arc_headers, arc_key_names, verify_arc
 from bulkauth.core.common.model import Answer, Problem, Query, RType
 from bulkauth.core.common.step import Step, ask_all, parallel, run_sync
@@ -29,6 +31,7 @@ from bulkauth.core.dkim.verify import (
     Crypto,
     KeyRecord,
     KeyTable,
+    MessageHashes,
     aggregate,
     dkim_headers,
     dkim_key_names,
@@ -59,6 +62,8 @@ class CheckOptions:
     key_history: KeyHistory | None = None
     #: DMARC may count a DKIM pass made with a historical key (--dmarc-with-history)
     dmarc_with_history: bool = False
+    #: who validates ARC chains: our RFC 8617 validator, or dkimpy's (the reference)
+    arc_verifier: ArcVerifier = "bulkauth"
 
 
 @dataclass(slots=True)
@@ -254,14 +259,7 @@ def finish(
         spf.domain if spf.outcome is not None else None,
         plan.message_id,
     )
-    arc_section = arc or {
-        "result": "none",
-        "code": None,
-        "message": "the message carries no ARC sets",
-        "instances": 0,
-        "oldest_ams_domain": None,
-        "sets": [],
-    }
+    arc_section = arc or ArcResult(message=NO_ARC).to_dict()
     history = compare(
         plan.receiver, signatures, spf.result, verdict.result, arc_section["result"], spf.code
     )
@@ -295,6 +293,7 @@ def verify_crypto(
     arc: bool = True,
     block: HeaderBlock | None = None,
     history: KeyHistory | None = None,
+    arc_verifier: ArcVerifier = "bulkauth",
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
     the message's header block when the caller has parsed it already. Never raises.
@@ -303,8 +302,18 @@ def verify_crypto(
         block, body = message_parts(raw, block)
     except MessageDefect:
         return [], None  # the caller parsed the same bytes; it reports the defect
-    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed, history)
-    arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
+    # one body canonicalisation for the DKIM signatures and the AMSs alike
+    hashes = MessageHashes(block.headers, body)
+    sigs = verify_dkim(
+        block.headers, body, keys, as_of, crypto, block.malformed, hashes=hashes, history=history
+    )
+    arc_out: dict[str, Any] | None = None
+    if arc and arc_verifier == "dkimpy":
+        arc_out = verify_arc_dkimpy(raw, block.headers, keys).to_dict()
+    elif arc:
+        arc_out = verify_arc(
+            block.headers, body, keys, as_of, crypto, hashes, block.malformed
+        ).to_dict()
     return [s.to_dict() for s in sigs], arc_out
 
 
@@ -327,6 +336,7 @@ def verify_message(
             opts.crypto,
             block=plan.block,
             history=opts.key_history,
+            arc_verifier=opts.arc_verifier,
         )
         if plan.signed
         else ([], None)
