@@ -530,6 +530,22 @@ def messages(
             "or 'dkimpy' (dkimpy's ARC.verify, the reference to compare with).",
         ),
     ] = "bulkauth",
+    key_history: Annotated[
+        str | None,
+        typer.Option(
+            "--key-history",
+            help="A results store whose DKIM key history (`bulkauth keys`) is tried when a "
+            "signature's key is gone from DNS or changed: such passes say key_source 'history'.",
+        ),
+    ] = None,
+    dmarc_with_history: Annotated[
+        bool,
+        typer.Option(
+            "--dmarc-with-history",
+            help="Let DMARC count DKIM passes made with keys from the history (default: only "
+            "today's keys count).",
+        ),
+    ] = False,
 ) -> int | None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
@@ -544,14 +560,20 @@ def messages(
         raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
     if arc_verifier not in ("bulkauth", "dkimpy"):
         raise typer.BadParameter("choose bulkauth or dkimpy", param_hint="--arc-verifier")
+    if dmarc_with_history and key_history is None:
+        raise BadInput("--dmarc-with-history needs --key-history STORE")
     config.dmarc_discovery = _discovery(dmarc_discovery)
     # messages' own --workers: 0 or 1 check in this process, and the default is one per core
     config.workers = workers
+    # read before the store opens for writing: --key-history may name the --store itself
+    history = _key_history(key_history) if key_history else None
     check = CheckOptions(
         as_of=_as_of(as_of),
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
         crypto="python" if crypto == "python" else "openssl",
         arc_verifier="dkimpy" if arc_verifier == "dkimpy" else "bulkauth",
+        key_history=history,
+        dmarc_with_history=dmarc_with_history,
     )
     extra = _open_store(
         config,
@@ -560,8 +582,20 @@ def messages(
         trusted_receiver=trusted_receiver,
         crypto=crypto,
         arc_verifier=arc_verifier,
+        key_history=key_history and str(Path(key_history).resolve()),
+        dmarc_with_history=dmarc_with_history,
     )
     return run_messages(paths or ["-"], config, MessageOptions(check=check), extra).stopped_by
+
+
+def _key_history(path: str) -> Any:
+    from bulkauth.store.keys import load_history
+    from bulkauth.store.writer import StoreError
+
+    try:
+        return load_history(path)
+    except StoreError as exc:
+        raise BadInput(f"--key-history: {exc}") from None
 
 
 @app.command()
@@ -625,6 +659,51 @@ def export(
     from bulkauth.store.commands import export_command
 
     code = export_command(store, parquet, run=run, since=since)
+    if code:
+        raise typer.Exit(code)
+
+
+keys_app = typer.Typer(
+    help="The DKIM key history a store keeps: each value a selector was seen with, and when.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("import")
+def keys_import(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="A key archive: CSV with a header row, or NDJSON (.gz too), with the columns "
+            "domain, selector, value, first_seen, last_seen."
+        ),
+    ],
+    *,
+    store: StorePath,
+) -> None:
+    """Import a public key archive into the store's key history.
+
+    Bad rows are reported with their line numbers and skipped (exit 1); the good ones are
+    loaded. Importing the same file again replaces what it gave before.
+    """
+    from bulkauth.store.commands import keys_import_command
+
+    code = keys_import_command(file, store)
+    if code:
+        raise typer.Exit(code)
+
+
+@keys_app.command("list")
+def keys_list(
+    domain: Annotated[str | None, typer.Argument(help="Only this domain's keys.")] = None,
+    *,
+    store: StorePath,
+) -> None:
+    """The key history as NDJSON (bulkauth.key_history/1), by domain, selector and time."""
+    from bulkauth.store.commands import keys_list_command
+
+    code = keys_list_command(store, domain)
     if code:
         raise typer.Exit(code)
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
+
+import orjson
 
 from bulkauth.store.export import export
+from bulkauth.store.keys import import_keys, list_keys
 from bulkauth.store.load import load
 from bulkauth.store.tables import ddl
 from bulkauth.store.writer import StoreError
@@ -59,4 +62,34 @@ def export_command(
         return 2
     for d in done:
         print(f"{d.table}: {d.rows} rows -> {d.path}/", file=err)
+    return 0
+
+
+def keys_import_command(path: str, store: str, err: TextIO | None = None) -> int:
+    """`bulkauth keys import FILE --store PATH`: the report on `err`."""
+    err = err or sys.stderr
+    if not Path(path).is_file():
+        print(f"error: no such file: {path}", file=err)
+        return 2
+    try:
+        report = import_keys(path, store)
+    except (StoreError, UnicodeDecodeError) as e:
+        print(f"error: {path}: {e}", file=err)
+        return 2
+    print(report.describe(), file=err)
+    return 1 if report.bad else 0
+
+
+def keys_list_command(store: str, domain: str | None, out: BinaryIO | None = None) -> int:
+    """`bulkauth keys list --store PATH [DOMAIN]`: NDJSON on stdout."""
+    out = out or sys.stdout.buffer
+    try:
+        for row in list_keys(store, domain):
+            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    out.flush()
     return 0

@@ -25,10 +25,12 @@ FROM (
     WHERE run_id = $run AND NOT wildcard AND NOT revoked AND key_hash_of = 'key'
       AND key_hash IS NOT NULL
     UNION ALL
-    SELECT lower(d), lower(s), key_hash, detail->>'$.key.record', key_type, key_bits
+    SELECT lower(d), lower(s), key_hash, json_extract_string(detail, '$.key.record'), key_type,
+           key_bits
     FROM signatures
     WHERE run_id = $run AND key_source = 'dns' AND key_hash IS NOT NULL
-      AND detail->>'$.key.record' IS NOT NULL AND d IS NOT NULL AND s IS NOT NULL
+      AND json_extract_string(detail, '$.key.record') IS NOT NULL AND d IS NOT NULL
+      AND s IS NOT NULL
 )
 GROUP BY domain, selector, key_hash
 """

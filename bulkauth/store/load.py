@@ -65,7 +65,7 @@ def file_run_id(path: Path) -> str:
     return "load-" + h.hexdigest()[:24]
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_maybe_gzip(path: Path) -> IO[bytes]:
     f = path.open("rb")
     if f.read(2) == b"\x1f\x8b":
         f.close()
@@ -102,7 +102,7 @@ def load_file(path: Path, store: StoreWriter) -> FileReport:
         report.already, report.loaded = True, state[1]
         return report
     mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    with _open(path) as f:
+    with open_maybe_gzip(path) as f:
         lines = enumerate(f, start=1)
         started = False
         for number, line in lines:

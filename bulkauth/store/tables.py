@@ -367,8 +367,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
         "ALTER TABLE signatures ADD COLUMN key_hash VARCHAR",
         "ALTER TABLE signatures ADD COLUMN key_source VARCHAR",
         # a version-1 signature's key came from DNS: there was no history then
-        "UPDATE signatures SET key_source = 'dns' WHERE detail->'$.key' IS NOT NULL"
-        " AND json_type(detail->'$.key') = 'OBJECT'",
+        "UPDATE signatures SET key_source = 'dns'"
+        " WHERE json_type(json_extract(detail, '$.key')) = 'OBJECT'",
         KEY_HISTORY.ddl(),
     ),
 }

@@ -17,6 +17,7 @@ import pytest
 
 from bulkauth.store import tables, writer
 from bulkauth.store.commands import load_command
+from bulkauth.store.load import load
 from bulkauth.store.writer import (
     RunInfo,
     StoreError,
@@ -249,3 +250,34 @@ def test_records_from_data_fill_every_table(
         count(store, "SELECT count(*) FROM domains WHERE record::JSON->>'input' = input")
         == n_domains
     )
+
+
+def test_a_version_1_store_is_upgraded_to_hold_the_key_history(
+    tmp_path: Path, messages_run: Path
+) -> None:
+    """Version 1 had no key_history and no signatures.key_hash/key_source: a store of it is
+    upgraded in place, its signatures' keys marked as from DNS (there was no history then)."""
+    store = tmp_path / "s.duckdb"
+    load([messages_run], store)
+    con = duckdb.connect(str(store))
+    con.execute("DROP TABLE key_history")
+    con.execute("ALTER TABLE signatures DROP COLUMN key_source")
+    con.execute("ALTER TABLE signatures DROP COLUMN key_hash")
+    con.close()
+    set_version(store, 1)
+    StoreWriter(store).close()
+    assert count(store, "SELECT value FROM meta WHERE key = 'store_version'") == "2"
+    with_key = count(
+        store, "SELECT count(*) FROM signatures WHERE detail->>'$.key.name' IS NOT NULL"
+    )
+    assert (
+        with_key
+        and count(store, "SELECT count(*) FROM signatures WHERE key_source = 'dns'") == with_key
+    )
+    assert count(store, "SELECT count(*) FROM key_history") == 0
+    # and it takes runs again, with the columns in the order the appenders write them
+    shorter = tmp_path / "shorter.ndjson"
+    shorter.write_bytes(b"".join(messages_run.read_bytes().splitlines(keepends=True)[:-1]))
+    (report,) = load([shorter], store)
+    assert report.loaded > 0 and report.bad_line is None
+    assert count(store, "SELECT count(*) FROM signatures WHERE key_source = 'dns'") > with_key

@@ -604,9 +604,14 @@ def verify_signature(
             "dkim.dns_error",
             f"DNS lookup of {name} TXT failed ({rec.rcode}{': ' + rec.detail if rec.detail else ''})",
         )
+    signed = (key_type, hash_name, policy, i_domain, d, bh_raw, b_raw)
     if not rec.texts:
+        before = _copy(res)
         what = "does not exist" if rec.rcode == Rcode.NXDOMAIN.value else "has no TXT record"
-        return res.done("permerror", "dkim.key_not_found", f"{name} {what}")
+        live = res.done("permerror", "dkim.key_not_found", f"{name} {what}")
+        if not history:
+            return live
+        return _from_history(msg, before, live, header, signed, crypto, history, as_of)
     if len(rec.texts) > 1:
         res.problems.append(
             Problem(
@@ -618,7 +623,6 @@ def verify_signature(
     texts = rec.texts
     res.key_source = "dns"
     res.key_record = texts[0]
-    signed = (key_type, hash_name, policy, i_domain, d, bh_raw, b_raw)
     before = _copy(res)
     live = _verify_with_key(msg, res, texts[0], header, signed, crypto)
     if not history or live.result == "pass" or live.code not in RETRY_CODES:
@@ -711,18 +715,47 @@ def _from_history(
     """Today's key failed for a key reason: the first value the history holds for the
     selector that verifies gives the verdict, marked as history's; none does: the live one."""
     assert before.key_name is not None
-    for cand in candidates(history, before.key_name, at, live.key_hash):
+    tried: list[SignatureResult] = []
+    found = candidates(history, before.key_name, at, live.key_hash)
+    covering = sum(1 for c in found if c.covers(at))
+    conflict = (
+        Problem(
+            "dkim.history_conflict",
+            "warning",
+            f"the history holds {covering} different keys for {before.key_name} at the "
+            "message's time; each was tried, nearest first",
+        )
+        if covering > 1
+        else None
+    )
+    if conflict is not None:
+        live.problems.append(conflict)
+    for cand in found:
         alt = _copy(before)
         alt.key_source, alt.key_record, alt.history = "history", cand.record, cand
         if _verify_with_key(msg, alt, cand.record, header, signed, crypto).result != "pass":
+            tried.append(alt)
             continue
         later = seen_later(cand, at)
-        if later is not None:
-            alt.problems.append(later)
+        for problem in (later, conflict):
+            if problem is not None:
+                alt.problems.append(problem)
         alt.message = f"the signature verifies with a key from the history ({cand.source})"
         # what today's DNS says, so the two are never confused
         alt.problems.append(Problem("dkim.live_key_failed", "info", f"{live.code}: {live.message}"))
         return alt
+    if tried:
+        # the history's keys fail too: say how, so a changed message is not taken for a
+        # merely rotated key
+        first = tried[0]
+        live.problems.append(
+            Problem(
+                "dkim.history_key_failed",
+                "info",
+                f"{len(tried)} key(s) from the history tried; with the nearest in time: "
+                f"{first.code}: {first.message}",
+            )
+        )
     return live
 
 
