@@ -155,7 +155,12 @@ async def check_item(
         looked = await _lookups(plan, options, resolver, memo)
         if plan.signed:
             sigs, arc = verify_crypto(
-                raw, looked.keys, plan.as_of.time, options.check.crypto, block=plan.block
+                raw,
+                looked.keys,
+                plan.as_of.time,
+                options.check.crypto,
+                block=plan.block,
+                clock_trusted=plan.as_of.trusted,
             )
         else:
             sigs, arc = [], None

@@ -446,8 +446,11 @@ def verify_signature(
     keys: KeyTable,
     as_of: float,
     crypto: Crypto = "openssl",
+    clock_trusted: bool = True,
 ) -> SignatureResult:
-    """Verify one DKIM-Signature field (RFC 6376 6.1)."""
+    """Verify one DKIM-Signature field (RFC 6376 6.1). ``clock_trusted``: ``as_of`` is a
+    receiver's (or the user's) clock, by which a future ``t=`` fails the signature; when it is
+    the sender-written Date, a future ``t=`` is a warning and the signature is verified."""
     res = SignatureResult(index)
     sig = signature_tags(header[1])
     if sig is None:
@@ -533,10 +536,19 @@ def verify_signature(
                 f"q={tag_text(sig[b'q'])} offers no dns/txt",
             )
     if res.t is not None and res.t > as_of + CLOCK_SKEW:
-        return res.done(
-            "permerror",
-            "dkim.signed_in_future",
-            f"t={res.t} is later than the verification time {int(as_of)}",
+        if clock_trusted:
+            return res.done(
+                "permerror",
+                "dkim.signed_in_future",
+                f"t={res.t} is later than the verification time {int(as_of)}",
+            )
+        res.problems.append(
+            Problem(
+                "dkim.signed_after_date",
+                "warning",
+                f"t={res.t} is later than the message's Date ({int(as_of)}), the only clock "
+                "it has: verified anyway (RFC 6376 3.5)",
+            )
         )
     if res.x is not None and res.x < as_of - CLOCK_SKEW:
         return res.done(
@@ -682,8 +694,10 @@ def verify_dkim(
     as_of: float,
     crypto: Crypto = "openssl",
     malformed: str | None = None,
+    clock_trusted: bool = True,
 ) -> list[SignatureResult]:
-    """Verify every DKIM-Signature of a message. Never raises."""
+    """Verify every DKIM-Signature of a message (``clock_trusted``: see verify_signature).
+    Never raises."""
     sigs = dkim_headers(headers)
     msg = _Message(headers, body)
     out: list[SignatureResult] = []
@@ -705,7 +719,7 @@ def verify_dkim(
             )
             continue
         try:
-            out.append(verify_signature(msg, idx, header, keys, as_of, crypto))
+            out.append(verify_signature(msg, idx, header, keys, as_of, crypto, clock_trusted))
         except Exception as exc:  # dkimpy on input nobody foresaw: a verdict, not a crash
             out.append(
                 SignatureResult(idx).done(

@@ -89,7 +89,7 @@ def plan_message(raw: bytes, options: CheckOptions, now: float) -> Plan:
         block=block,
         author=author_domain(block),
         envelope=env,
-        as_of=as_of_time(options.as_of, env.received, block, now),
+        as_of=as_of_time(options.as_of, env.received, block, now, options.trusted_receiver),
         results=results,
         receiver=receiver,
         key_names=key_names(block.headers) if signed else [],
@@ -276,15 +276,17 @@ def verify_crypto(
     crypto: Crypto = "openssl",
     arc: bool = True,
     block: HeaderBlock | None = None,
+    clock_trusted: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
-    the message's header block when the caller has parsed it already. Never raises.
+    the message's header block when the caller has parsed it already; ``clock_trusted``:
+    whether ``as_of`` may fail a signature for a future ``t=`` (``AsOf.trusted``). Never raises.
     """
     try:
         block, body = message_parts(raw, block)
     except MessageDefect:
         return [], None  # the caller parsed the same bytes; it reports the defect
-    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed)
+    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed, clock_trusted)
     arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
     return [s.to_dict() for s in sigs], arc_out
 
@@ -301,7 +303,14 @@ def verify_message(
     plan = plan_message(raw, opts, now)
     looked = run_sync(lookups(plan, opts), answer)
     sigs, arc = (
-        verify_crypto(raw, looked.keys, plan.as_of.time, opts.crypto, block=plan.block)
+        verify_crypto(
+            raw,
+            looked.keys,
+            plan.as_of.time,
+            opts.crypto,
+            block=plan.block,
+            clock_trusted=plan.as_of.trusted,
+        )
         if plan.signed
         else ([], None)
     )
