@@ -21,7 +21,7 @@ import typer
 from bulkauth import __version__
 from bulkauth.dns.resolver import ResolverConfig
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.errors import BadInput, WorkerLost
+from bulkauth.pipeline.errors import BadInput, OutputFailed, WorkerLost
 from bulkauth.pipeline.signals import tune_gc
 
 T = TypeVar("T")
@@ -101,6 +101,30 @@ Store = Annotated[
         "in the same pass; `bulkauth schema tables` shows its tables.",
     ),
 ]
+Psl = Annotated[
+    str | None,
+    typer.Option(
+        "--psl",
+        help="The Public Suffix List file to find organisational domains with (default: the "
+        "list packaged with bulkauth; a --replay-dns run: the one the snapshot holds).",
+    ),
+]
+RecordDns = Annotated[
+    str | None,
+    typer.Option(
+        "--record-dns",
+        help="Write every DNS answer the run gets (failures included) to this compressed "
+        "snapshot, for --replay-dns.",
+    ),
+]
+ReplayDns = Annotated[
+    str | None,
+    typer.Option(
+        "--replay-dns",
+        help="Answer DNS only from this snapshot of --record-dns (no query is sent); a "
+        "question it lacks is indeterminate (dns.not_recorded).",
+    ),
+]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -125,6 +149,9 @@ def _run_config(
     progress: ShowProgress = None,
     workers: Workers = None,
     store: Store = None,
+    psl: Psl = None,
+    record_dns: RecordDns = None,
+    replay_dns: ReplayDns = None,
 ) -> RunConfig:
     """The options every command shares, in the order its help lists them, as one RunConfig."""
     from bulkauth.dns.backend import check_nameserver
@@ -144,6 +171,12 @@ def _run_config(
         )
     if backend not in ("auto", "aiodns", "udp"):
         raise typer.BadParameter("choose auto, aiodns or udp", param_hint="--backend")
+    if replay_dns and (zones or nameserver or record_dns):
+        raise typer.BadParameter(
+            "a replay answers only from its snapshot: give no --zones, --nameserver or "
+            "--record-dns with it",
+            param_hint="--replay-dns",
+        )
     return RunConfig(
         nameservers=list(nameserver or []),
         zones=zones,
@@ -161,6 +194,9 @@ def _run_config(
         progress=progress,
         workers=workers,
         store=store,
+        psl=psl,
+        record_dns=record_dns,
+        replay_dns=replay_dns,
     )
 
 
@@ -189,11 +225,15 @@ def _command(
         @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
             config = _run_config(**{name: kwargs.pop(name) for name in names})
+            from bulkauth.pipeline.inputs import load_inputs
+
             try:
+                # before any query: a bad --psl or --replay-dns file is exit 2 with no output
+                load_inputs(config, fn.__name__, kwargs)
                 stopped_by = fn(config=config, **kwargs)
             except BadInput as exc:
                 raise _fail(str(exc)) from None
-            except WorkerLost as exc:
+            except (WorkerLost, OutputFailed) as exc:
                 raise _fail(str(exc), code=1) from None
             except Exception as exc:
                 if _is_store_error(exc):  # the store failed mid-run (disk full, ...)
@@ -219,8 +259,9 @@ def _is_store_error(exc: BaseException) -> bool:
 
 def _nameservers_asked(config: RunConfig) -> list[str] | None:
     """For the run's row: the servers -n names, else the system's (what the live backends
-    ask), so the row says where the answers came from; None when zone files answered."""
-    if config.zones:
+    ask), so the row says where the answers came from; None when zone files or a DNS snapshot
+    (its options say which) answered."""
+    if config.zones or config.replay_dns:
         return None
     if config.nameservers:
         return list(config.nameservers)
@@ -235,15 +276,11 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
     ``options``: the command's own, kept in the run's row besides the shared ones."""
     if config.store is None:
         return None
-    from dataclasses import asdict, fields
-
+    from bulkauth.pipeline.inputs import run_options
     from bulkauth.store.sink import StoreSink
     from bulkauth.store.writer import StoreError
 
-    shared = {
-        f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("zone_set",)
-    }
-    shared["resolver"] = asdict(config.resolver)
+    shared = run_options(config)
     # kept absolute: --resume finds the run again by its output file
     shared["output"] = config.output and str(Path(config.output).resolve())
     try:

@@ -51,7 +51,25 @@ PROBLEM: JSON = obj(
 )
 PROBLEMS = array(PROBLEM)
 DNS_FAILURE: JSON = nullable(
-    obj({"name": STRING, "type": STRING, "rcode": STRING}, {"detail": STRING})
+    obj(
+        {
+            "name": STRING,
+            "type": STRING,
+            "rcode": {
+                "type": "string",
+                "description": "SERVFAIL, REFUSED, TIMEOUT, FORMERR, NOTIMP, BADNAME, ERROR; "
+                "NOTRECORDED: --replay-dns and the recorded run never asked this question",
+            },
+        },
+        {
+            "detail": STRING,
+            "code": {
+                "const": "dns.not_recorded",
+                "description": "only with rcode NOTRECORDED: a gap in the DNS snapshot "
+                "replayed, not a DNS failure",
+            },
+        },
+    )
 )
 ERROR: JSON = obj({"code": STRING, "message": STRING})
 
@@ -369,7 +387,12 @@ DKIM_SIGNATURE: JSON = obj(
             **_STR_OR_NULL,
             "description": "the first characters of b=, as Authentication-Results quote it",
         },
-        "problems": PROBLEMS,
+        "problems": {
+            **PROBLEMS,
+            "description": "warnings about a signature that was verified, e.g. "
+            "dkim.signed_after_date: t= is later than the message's Date field, the only "
+            "clock it had (RFC 6376 3.5 lets verifiers ignore future timestamps)",
+        },
     }
 )
 ALIGNMENT: JSON = nullable(
@@ -495,7 +518,21 @@ MESSAGE_OK: JSON = obj(
         "date": TIME,
         "from": obj({"addresses": array(STRING), "domain": _STR_OR_NULL, "fields": INT}),
         "envelope": ENVELOPE,
-        "as_of": obj({"time": TIME, "source": {"enum": ["received", "date", "now", "fixed"]}}),
+        "as_of": obj(
+            {
+                "time": TIME,
+                "source": {
+                    "type": "string",
+                    "pattern": "^(given|received:.+|date|now)$",
+                    "description": "where the verification time came from: given (--as-of "
+                    "TIME), received:<host> (the Received field the --trusted-receiver host "
+                    "wrote), received:top (the receiving hop found without it), date (the "
+                    "sender-written Date field), now (the run's clock). Only against a date "
+                    "clock is a future DKIM t= a warning (dkim.signed_after_date) rather than "
+                    "the error dkim.signed_in_future",
+                },
+            }
+        ),
         "dkim": obj(
             {
                 "result": {
