@@ -566,7 +566,8 @@ def schema(
     kind: Annotated[
         str,
         typer.Argument(
-            help="Which record: domains, spf or messages; or 'tables' for the store's DDL."
+            help="Which record: domains, spf, messages or dns-snapshot (a --record-dns line); "
+            "or 'tables' for the store's DDL."
         ),
     ],
 ) -> None:

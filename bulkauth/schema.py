@@ -559,4 +559,66 @@ MESSAGE: JSON = {
     "oneOf": [MESSAGE_OK, MESSAGE_NOT_OK],
 }
 
-SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF, "messages": MESSAGE}
+_SNAPSHOT_HEADER: JSON = obj(
+    {
+        "format": {"const": "bulkauth.dns-snapshot/1"},
+        "bulkauth": {"type": "string", "description": "the version that recorded it"},
+        "created": {"type": "string", "description": "when the run started, ISO 8601 UTC"},
+        "run": obj(
+            {
+                "command": {"enum": ["domains", "messages", "spf"]},
+                "argv": array(STRING),
+                "options": {"type": "object", "description": "every option of the run"},
+            }
+        ),
+        "psl": obj(
+            {
+                "source": {"type": "string", "description": "packaged, or the --psl file"},
+                "version": {**_STR_OR_NULL, "description": "the list's own VERSION line"},
+                "sha256": STRING,
+                "text": {"type": "string", "description": "the list itself, for the replay"},
+            }
+        ),
+    }
+)
+_SNAPSHOT_ANSWER: JSON = obj(
+    {
+        "name": {"type": "string", "description": "the question's name, no trailing dot"},
+        "type": {"type": "string", "description": "the question's type: A, TXT, MX, ..."},
+        "rcode": {
+            "type": "string",
+            "description": "NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR, NOTIMP, BADNAME, "
+            "ERROR, or TIMEOUT (no answer before --timeout)",
+        },
+        "ttl": INT,
+        "records": {
+            "type": "array",
+            "description": "A/AAAA/NS/PTR/CNAME: text; MX: [preference, exchange]; TXT/SPF: the "
+            "record's strings, each text if UTF-8, else {hex}",
+        },
+        "size": {"type": "integer", "description": "bytes of the DNS message, 0 if unknown"},
+        "at": {"type": "number", "description": "when the answer came, POSIX seconds"},
+        "server": {
+            "type": "string",
+            "description": "the nameserver HOST:PORT that answered (the servers given, when "
+            "the backend cannot say which), or zones:PATH",
+        },
+    },
+    {"cnames": array(STRING), "detail": STRING},
+)
+SNAPSHOT: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.dns-snapshot/1",
+    "title": "bulkauth DNS snapshot line",
+    "description": "One line of a --record-dns snapshot (gzip of NDJSON): the header first, "
+    "then one answer per line as it came off the wire (failures and timeouts included), "
+    "then the end line with the count.",
+    "oneOf": [_SNAPSHOT_HEADER, _SNAPSHOT_ANSWER, obj({"end": obj({"answers": INT})})],
+}
+
+SCHEMAS: dict[str, JSON] = {
+    "domains": DOMAIN,
+    "spf": SPF,
+    "messages": MESSAGE,
+    "dns-snapshot": SNAPSHOT,
+}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 
@@ -89,6 +90,10 @@ def test_domains_replayed_with_the_server_gone_give_the_same_bytes(tmp_path: Pat
     )  # fmt: skip
     assert replay.stdout == live.stdout
     assert records(replay.stdout)[2]["dmarc"]["state"] == "indeterminate"  # good2.example
+    schema = orjson.loads(bulkauth("schema", "dns-snapshot").stdout)
+    validator = jsonschema.Draft202012Validator(schema)
+    for line in lines:
+        assert not list(validator.iter_errors(line)), line
     assert b"dns (snapshot)" in replay.stderr and b"replayed" in replay.stderr
 
 
@@ -121,6 +126,12 @@ def test_spf_input_replayed_gives_the_same_bytes(tmp_path: Path) -> None:
     assert snapshot_lines(snap)[0]["run"]["command"] == "spf"
     replay = bulkauth("spf", "--input", str(checks), "--replay-dns", str(snap), "--no-progress")
     assert replay.stdout == live.stdout and len(records(live.stdout)) == 5
+    # a single check records and replays too
+    one = tmp_path / "one.snap"
+    check = ["spf", "198.51.100.7", "b@good1.example", "--json"]
+    with serving(DATA / "zones") as server:
+        live = bulkauth(*check, "-n", server.nameserver, "--record-dns", str(one))
+    assert bulkauth(*check, "--replay-dns", str(one)).stdout == live.stdout
 
 
 def test_a_question_the_snapshot_lacks_is_indeterminate_never_missing(tmp_path: Path) -> None:
