@@ -14,7 +14,8 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
 4. when the CLI is there: ``bulkauth domains`` (udp and aiodns) against checkdmarc in
    domains/s, and every tool's verdicts against the generator's truth; ``bulkauth spf
    --input`` on 30,000 (ip, sender) checks against pyspf's check_host in checks/s, with their
-   results compared;
+   results compared; ``--record-dns`` against the same run without it, a ``--replay-dns`` of
+   the recording, and loading a 1,000,000-answer snapshot against loading the zone files;
 5. ``--full`` (or ``--only memory --memory-lines N``): peak memory (PSS and RSS of the process tree) of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
 
 Results: a table on stdout and ``bench/results/<date>-<quick|full>.json`` (machine, versions).
