@@ -6,7 +6,14 @@ Writes, under ``--out``:
   DKIM signatures from the author domain, its mail provider and a mailing list; a Received chain
   written by ``mx.receiver.example`` and that receiver's Authentication-Results);
 - ``zones/``: one RFC 1035 zone per domain (DKIM keys, SPF, DMARC) for ``--zones`` or a server;
-- ``truth.jsonl``: per message, the expected result of each signature.
+- ``truth.jsonl``: per message, the expected result of each signature and of the ARC chain.
+
+Messages through the mailing list carry an ARC chain: the list seals instance 1 (a fifth of
+them written ``ARC-Message-Signature:i=1;``, with no space after the colon, as some senders
+do), and a third go on through a forwarder that seals instance 2. Chain faults, drawn from
+their own seeded generator so that the rest of the mailbox is the same with or without them:
+an ARC-Authentication-Results rewritten after sealing (the seal no longer verifies), a
+forwarder sealing ``cv=fail``, and a forwarder's key rotated away.
 
 Deliberate faults, each with its expected verdict: bodies changed after signing (body hash
 mismatch), signed headers changed (signature mismatch), keys rotated away (the selector is no
@@ -38,9 +45,12 @@ import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
+from bench.arcseal import Form, Signer, seal
+
 RECEIVER = "mx.receiver.example"
 ESPS = ("mailcloud.example", "sendfast.example", "bulkpost.example")
 LISTS = ("lists.community.example",)
+FORWARDERS = ("forward.example",)
 SELECTOR = "s2024"
 ROTATED = "s2019"  # signed with, never published (a key rotated away)
 _WORDS = [
@@ -155,7 +165,7 @@ class World:
 
     def write_zones(self, zdir: Path) -> None:
         zdir.mkdir(parents=True, exist_ok=True)
-        for d in [*self.authors, *ESPS, *LISTS]:
+        for d in [*self.authors, *ESPS, *LISTS, *FORWARDERS]:
             lines = [
                 "$TTL 3600",
                 f"$ORIGIN {d}.",
@@ -178,7 +188,7 @@ def make_world(rng: random.Random, n_authors: int, bits: int = 2048, pool: int =
     keypool = [make_key(bits) for _ in range(pool)]
     authors = [f"{rng.choice(_WORDS)}{i}.example" for i in range(n_authors)]
     w = World(authors)
-    for i, d in enumerate([*authors, *ESPS, *LISTS]):
+    for i, d in enumerate([*authors, *ESPS, *LISTS, *FORWARDERS]):
         w.keys[d] = keypool[i % pool]
         w.rotated[d] = keypool[(i + 1) % pool]
         w.nets[d] = f"198.51.{i % 250}.0" if i % 2 else f"203.0.{i % 250}.0"
@@ -201,7 +211,43 @@ def _size(rng: random.Random) -> int:
     return int(min(max(rng.lognormvariate(9.0, 0.9), 600), 600_000))  # median ~8 KB
 
 
-def message(rng: random.Random, w: World, i: int, when: float) -> tuple[bytes, dict[str, Any]]:
+def arc_chain(
+    arc_rng: random.Random, w: World, msg: bytes, when: float
+) -> tuple[bytes, dict[str, Any]]:
+    """The ARC sets of a message the list delivered: the list's (instance 1), then perhaps a
+    forwarder's (instance 2); a few chains broken on purpose. Returns the message and the
+    chain's expected verdict and reason."""
+    lst, fwd = LISTS[0], FORWARDERS[0]
+    no_space = arc_rng.random() < 0.2
+    form = Form(no_space=("ARC-Message-Signature", "ARC-Seal") if no_space else ())
+    crlf = msg.replace(b"\n", b"\r\n")
+    crlf = seal(crlf, Signer(lst, SELECTOR, w.keys[lst].private), "none", form=form, t=int(when))
+    truth: dict[str, Any] = {"expect": "pass", "code": None, "instances": 1, "no_space": no_space}
+    fault = arc_rng.random()
+    if arc_rng.random() < 0.35:
+        truth["instances"] = 2
+        if fault < 0.05:
+            cv, truth["expect"], truth["code"] = "fail", "fail", "arc.chain_terminated"
+        else:
+            cv = "pass"
+        selector, key = SELECTOR, w.keys[fwd]
+        if 0.05 <= fault < 0.10:
+            # the forwarder signs with a key it no longer publishes
+            selector, key = ROTATED, w.rotated[fwd]
+            truth["expect"], truth["code"] = "fail", "arc.key_not_found"
+        crlf = seal(crlf, Signer(fwd, selector, key.private), cv, t=int(when) + 5)
+    if 0.10 <= fault < 0.15:
+        # a hop rewrites the list's ARC-Authentication-Results after sealing: only seals sign it
+        crlf = crlf.replace(
+            b"i=1; relay.lists.community.example; arc=none", b"i=1; relay; arc=none"
+        )
+        truth["expect"], truth["code"] = "fail", "arc.as_signature"
+    return crlf.replace(b"\r\n", b"\n"), truth
+
+
+def message(
+    rng: random.Random, w: World, i: int, when: float, arc_rng: random.Random | None = None
+) -> tuple[bytes, dict[str, Any]]:
     """One message with its signatures, Received chain and receiver's Authentication-Results."""
     author = rng.choice(w.authors)
     esp = provider_of(author)
@@ -261,6 +307,9 @@ def message(rng: random.Random, w: World, i: int, when: float) -> tuple[bytes, d
         msg = msg.replace(b"\nSubject: ", b"\nSubject: [EXTERNAL] ", 1)
         for s in truth["signatures"]:
             s["expect"] = "signature_mismatch" if s["expect"] == "pass" else s["expect"]
+    truth["arc"] = {"expect": "none", "code": None, "instances": 0, "no_space": False}
+    if arc_rng is not None and LISTS[0] in signers:
+        msg, truth["arc"] = arc_chain(arc_rng, w, msg, when)
     net = w.nets[esp].rsplit(".", 1)[0]
     ip = f"{net}.{rng.randint(2, 250)}"
     recv = format_datetime(datetime.fromtimestamp(when + rng.randint(1, 30), UTC))
@@ -285,6 +334,8 @@ def generate(
     out: Path, messages: int, seed: int = 1, authors: int = 40, bits: int = 2048
 ) -> dict[str, Any]:
     rng = random.Random(seed)
+    # the ARC chains draw from their own generator: the rest of the mailbox is as it was
+    arc_rng = random.Random(seed * 1_000_003 + 17)
     t0 = time.monotonic()
     w = make_world(rng, authors, bits)
     out.mkdir(parents=True, exist_ok=True)
@@ -298,7 +349,7 @@ def generate(
     ):
         for i in range(messages):
             when = start + i * 37.0
-            raw, truth = message(rng, w, i, when)
+            raw, truth = message(rng, w, i, when, arc_rng)
             stamp = datetime.fromtimestamp(when, UTC).strftime("%a %b %d %H:%M:%S %Y")
             body = b"\n".join(
                 b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln for ln in raw.split(b"\n")

@@ -17,6 +17,14 @@ Steps (the mailbox comes from bench/mailgen.py, reused when it is there):
    repeated), to show memory does not grow with the archive.
 
 Prints a table and writes ``bench/results/<date>-messages.json``.
+
+``--arc`` measures only ARC validation before and after issue 14, on the same mailbox:
+``bulkauth messages --arc-verifier dkimpy`` (dkimpy's ``ARC.verify``, as before) against the
+default (our RFC 8617 validator), alternating for ``--rounds`` pairs, messages/second and CPU of
+each and their ratio; then both validators alone, in this process, over the messages that carry
+ARC fields; and every chain's verdict from both, side by side.
+
+    python -m bench.messages --arc --messages 2000 --rounds 5
 """
 
 from __future__ import annotations
@@ -132,6 +140,111 @@ def big_mbox(base: Path, mb: int) -> Path:
     return path
 
 
+def _arc_sections(out: Path) -> list[dict[str, Any]]:
+    with open(out, "rb") as f:
+        return [json.loads(line)["arc"] for line in f]
+
+
+def _validators_alone(mbox: Path) -> dict[str, float]:
+    """Seconds each validator takes over the messages with ARC fields, in this process, keys
+    from the zones (DNS already answered), same clock; best of 3."""
+    from bulkauth.core.arc.dkimpy import verify_arc_dkimpy
+    from bulkauth.core.arc.verify import arc_key_names, verify_arc
+    from bulkauth.core.dkim.verify import KeyRecord, message_parts
+
+    keys_by_name = {
+        k: KeyRecord("NOERROR", (v.decode(),)) for k, v in zone_keys(mbox.parent / "zones").items()
+    }
+    work = []
+    box = mailbox.mbox(str(mbox), create=False)
+    for key in box.iterkeys():
+        raw = box.get_bytes(key)
+        block, body = message_parts(raw)
+        names = arc_key_names(block.headers)
+        if names:
+            keys = {n: keys_by_name.get(n, KeyRecord("NXDOMAIN")) for n in names}
+            work.append((raw, block, body, keys))
+    when = time.time()
+    best = {"dkimpy": float("inf"), "bulkauth": float("inf")}
+    for _ in range(3):
+        t0 = time.process_time()
+        for raw, block, _, keys in work:
+            verify_arc_dkimpy(raw, block.headers, keys)
+        best["dkimpy"] = min(best["dkimpy"], time.process_time() - t0)
+        t0 = time.process_time()
+        for _, block, body, keys in work:
+            verify_arc(block.headers, body, keys, when)
+        best["bulkauth"] = min(best["bulkauth"], time.process_time() - t0)
+    best["chains"] = len(work)
+    return best
+
+
+def arc_stage(mbox: Path, zones: Path, work: Path, n: int, rounds: int) -> dict[str, Any]:
+    """Before (dkimpy's ARC.verify) and after (ours), interleaved; verdicts side by side."""
+    variants = {"before: --arc-verifier dkimpy": ("--arc-verifier", "dkimpy"), "after": ()}
+    walls: dict[str, list[float]] = {k: [] for k in variants}
+    cpus: dict[str, list[float]] = {k: [] for k in variants}
+    outs = {k: work / f"arc-{i}.ndjson" for i, k in enumerate(variants)}
+    for r in range(rounds):
+        order = list(variants) if r % 2 == 0 else list(reversed(variants))
+        for name in order:
+            wall, _, run_cpu = run_bulkauth(mbox, zones, outs[name], *variants[name])
+            walls[name].append(wall)
+            cpus[name].append(run_cpu)
+            log(f"round {r + 1}: {name} {n / wall:,.0f} msg/s, {run_cpu / n * 1000:.3f} ms CPU/msg")
+    before, after = (_arc_sections(outs[k]) for k in variants)
+    chains = [
+        (b, a) for b, a in zip(before, after, strict=True) if b["instances"] or a["instances"]
+    ]
+    pairs: dict[str, int] = {}
+    for b, a in chains:
+        k = f"{b['result']}/{b['code']} -> {a['result']}/{a['code']}"
+        pairs[k] = pairs.get(k, 0) + 1
+    alone = _validators_alone(mbox)
+    b_name, a_name = list(variants)
+    return {
+        "messages": n,
+        "rounds": rounds,
+        "msg_per_s": {k: [round(n / w, 1) for w in v] for k, v in walls.items()},
+        "cpu_ms_per_msg": {k: [round(c / n * 1000, 3) for c in v] for k, v in cpus.items()},
+        "ratio_best_wall": round(min(walls[b_name]) / min(walls[a_name]), 3),
+        "ratio_best_cpu": round(min(cpus[b_name]) / min(cpus[a_name]), 3),
+        "chains": len(chains),
+        "same_result": sum(1 for b, a in chains if b["result"] == a["result"]),
+        "before_to_after": dict(sorted(pairs.items(), key=lambda kv: -kv[1])),
+        "validators_alone_cpu_s": {
+            "chains": alone["chains"],
+            "dkimpy": round(alone["dkimpy"], 3),
+            "bulkauth": round(alone["bulkauth"], 3),
+            "ratio": round(alone["dkimpy"] / alone["bulkauth"], 2),
+        },
+    }
+
+
+def print_arc(res: dict[str, Any]) -> None:
+    n = res["messages"]
+    print(
+        f"\nARC before/after on {n:,} messages ({res['chains']} with ARC fields), {res['rounds']} rounds:"
+    )
+    for name, rates in res["msg_per_s"].items():
+        cpu = res["cpu_ms_per_msg"][name]
+        print(
+            f"  {name:32} msg/s {', '.join(f'{x:,.0f}' for x in rates)};  CPU ms/msg {min(cpu):.3f} (best)"
+        )
+    print(
+        f"  after / before: {res['ratio_best_wall']:.3f}x messages/s (best of each), "
+        f"{res['ratio_best_cpu']:.3f}x less CPU"
+    )
+    a = res["validators_alone_cpu_s"]
+    print(
+        f"  validators alone over the {a['chains']} chains: dkimpy {a['dkimpy']:.3f} s CPU, ours "
+        f"{a['bulkauth']:.3f} s ({a['ratio']:.2f}x faster)"
+    )
+    print(f"  same result on {res['same_result']} of {res['chains']} chains; before -> after:")
+    for k, v in res["before_to_after"].items():
+        print(f"    {v:5}  {k}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=5000)
@@ -142,6 +255,7 @@ def main() -> None:
         help="comma-separated mailbox sizes for the memory runs ('' = none)",
     )
     ap.add_argument("--work", type=Path, default=HERE / "work" / "mail")
+    ap.add_argument("--arc", action="store_true", help="only ARC before/after (issue 14)")
     args = ap.parse_args()
 
     meta_path = args.work / "meta.json"
@@ -153,6 +267,15 @@ def main() -> None:
     keys = zone_keys(zones)
     n = meta["messages"]
     precompile()
+    if args.arc:
+        res = arc_stage(mbox, zones, args.work, n, args.rounds)
+        print_arc(res)
+        res["date"] = dt.datetime.now(dt.UTC).isoformat()
+        res["load_average"] = os.getloadavg()
+        dest = HERE / "results" / f"{dt.date.today().isoformat()}-messages-arc.json"
+        dest.write_text(json.dumps(res, indent=2) + "\n")
+        log(f"results: {dest}")
+        return
 
     variants = {
         "bulkauth": (),

@@ -80,7 +80,13 @@ RetryBudget = Annotated[
     ),
 ]
 Output = Annotated[
-    str | None, typer.Option("--output", "-o", help="Write NDJSON here instead of stdout.")
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write NDJSON here instead of stdout; a name ending in .parquet writes Parquet "
+        "(the run's table, as `bulkauth export` has it) when the run ends.",
+    ),
 ]
 Resume = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run into --output.")
@@ -177,6 +183,11 @@ def _run_config(
             "--record-dns with it",
             param_hint="--replay-dns",
         )
+    parquet = None
+    if output is not None and output.lower().endswith(".parquet"):
+        from bulkauth.store.parquet import spool_of
+
+        parquet, output = output, spool_of(output)
     return RunConfig(
         nameservers=list(nameserver or []),
         zones=zones,
@@ -194,6 +205,7 @@ def _run_config(
         progress=progress,
         workers=workers,
         store=store,
+        parquet=parquet,
         psl=psl,
         record_dns=record_dns,
         replay_dns=replay_dns,
@@ -271,21 +283,29 @@ def _nameservers_asked(config: RunConfig) -> list[str] | None:
 
 
 def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
-    """The store's sink for --store (None without it), opened now: before the run sends any
-    DNS query, a locked, foreign or unwritable store is refused on one line (exit 2).
-    ``options``: the command's own, kept in the run's row besides the shared ones."""
-    if config.store is None:
+    """The store's sink for --store and -o FILE.parquet (None without them), opened now: before
+    the run sends any DNS query, a locked, foreign or unwritable store is refused on one line
+    (exit 2). ``options``: the command's own, kept in the run's row besides the shared ones."""
+    if config.store is None and config.parquet is None:
         return None
+    import shutil
+
     from bulkauth.pipeline.inputs import run_options
+    from bulkauth.store.parquet import ParquetSink, private_store
     from bulkauth.store.sink import StoreSink
     from bulkauth.store.writer import StoreError
 
     shared = run_options(config)
     # kept absolute: --resume finds the run again by its output file
     shared["output"] = config.output and str(Path(config.output).resolve())
+    private = None
     try:
-        return StoreSink(
-            config.store,
+        if config.store is None:
+            assert config.parquet is not None
+            # no --store: the Parquet file is written from a store of the run's own
+            private = private_store(config.parquet)
+        sink = StoreSink(
+            str(private or config.store),
             command,
             argv=["bulkauth", *sys.argv[1:]],
             options={**shared, **options},
@@ -294,7 +314,10 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
             resume=config.resume,
         )
     except StoreError as exc:
+        if private is not None:
+            shutil.rmtree(private.parent, ignore_errors=True)
         raise BadInput(str(exc)) from None
+    return sink if config.parquet is None else ParquetSink(config.parquet, sink, private)
 
 
 def _run(main: Callable[[], Awaitable[T]]) -> T:
@@ -446,8 +469,10 @@ def spf(
         _check_inputs([input_file])
         extra = _open_store(config, "spf", input=input_file)
         return run_spf_file([input_file], config, extra).stopped_by
-    if config.store is not None:
-        raise BadInput("--store needs --input FILE (a single check is not stored)")
+    if config.store is not None or config.parquet is not None:
+        raise BadInput(
+            "--store and -o FILE.parquet need --input FILE (a single check is not stored)"
+        )
     if ip is None or mailfrom is None:
         raise BadInput("give IP and MAILFROM, or --input FILE")
     try:
@@ -535,6 +560,14 @@ def messages(
     crypto: Annotated[
         str, typer.Option("--crypto", hidden=True, help="RSA implementation: openssl or python.")
     ] = "openssl",
+    arc_verifier: Annotated[
+        str,
+        typer.Option(
+            "--arc-verifier",
+            help="Who validates ARC chains: 'bulkauth' (RFC 8617, rsa-sha256 and ed25519-sha256) "
+            "or 'dkimpy' (dkimpy's ARC.verify, the reference to compare with).",
+        ),
+    ] = "bulkauth",
 ) -> int | None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
@@ -547,6 +580,8 @@ def messages(
             )
     if crypto not in ("openssl", "python"):
         raise typer.BadParameter("choose openssl or python", param_hint="--crypto")
+    if arc_verifier not in ("bulkauth", "dkimpy"):
+        raise typer.BadParameter("choose bulkauth or dkimpy", param_hint="--arc-verifier")
     config.dmarc_discovery = _discovery(dmarc_discovery)
     # messages' own --workers: 0 or 1 check in this process, and the default is one per core
     config.workers = workers
@@ -554,9 +589,15 @@ def messages(
         as_of=_as_of(as_of),
         trusted_receiver=trusted_receiver.strip() if trusted_receiver else None,
         crypto="python" if crypto == "python" else "openssl",
+        arc_verifier="dkimpy" if arc_verifier == "dkimpy" else "bulkauth",
     )
     extra = _open_store(
-        config, "messages", as_of=as_of, trusted_receiver=trusted_receiver, crypto=crypto
+        config,
+        "messages",
+        as_of=as_of,
+        trusted_receiver=trusted_receiver,
+        crypto=crypto,
+        arc_verifier=arc_verifier,
     )
     return run_messages(paths or ["-"], config, MessageOptions(check=check), extra).stopped_by
 

@@ -382,7 +382,34 @@ DKIM_SIGNATURE: JSON = obj(
         "x": _INT_OR_NULL,
         "l": _INT_OR_NULL,
         "h": array(STRING),
-        "key": nullable(obj({"name": STRING, "type": _STR_OR_NULL, "bits": _INT_OR_NULL})),
+        "key": nullable(
+            obj(
+                {
+                    "name": STRING,
+                    "type": _STR_OR_NULL,
+                    "bits": _INT_OR_NULL,
+                    "hash": {
+                        **_STR_OR_NULL,
+                        "description": "sha256 (hex) of the decoded p= of the key used",
+                    },
+                    "record": {**_STR_OR_NULL, "description": "the key record verified with"},
+                },
+                {
+                    # only for a key from the history (key_source "history")
+                    "first_seen": {**TIME, "description": "the history's first sighting"},
+                    "last_seen": {**TIME, "description": "the history's last sighting"},
+                    "seen_in": {
+                        **STRING,
+                        "description": "where the sighting comes from: 'run ID' or 'import FILE'",
+                    },
+                },
+            )
+        ),
+        "key_source": {
+            "enum": ["dns", "history", None],
+            "description": "where the key came from: today's DNS, or the key history "
+            "(--key-history) when today's key failed for a key reason; null: no key record",
+        },
         "b": {
             **_STR_OR_NULL,
             "description": "the first characters of b=, as Authentication-Results quote it",
@@ -455,16 +482,57 @@ ARC_SET: JSON = obj(
         "as_domain": _STR_OR_NULL,
         "as_valid": BOOL,
         "cv": _STR_OR_NULL,
-    }
+    },
+    # written by our validator (not by --arc-verifier dkimpy)
+    {
+        "ams_selector": _STR_OR_NULL,
+        "ams_algorithm": _STR_OR_NULL,
+        "ams_code": {
+            **CODE,
+            "description": "why the AMS does not validate (null: it does, or "
+            "it was not checked because the chain's structure failed first)",
+        },
+        "as_selector": _STR_OR_NULL,
+        "as_algorithm": _STR_OR_NULL,
+        "as_code": {**CODE, "description": "why the ARC-Seal does not validate"},
+    },
 )
+ARC_HEADER = {
+    "anyOf": [
+        {"enum": ["ARC-Authentication-Results", "ARC-Message-Signature", "ARC-Seal"]},
+        {"type": "null"},
+    ]
+}
 MESSAGE_ARC: JSON = obj(
     {
         "result": {"enum": ["pass", "fail", "none", "temperror", "permerror"]},
-        "code": CODE,
+        "code": {
+            **CODE,
+            "description": "why not pass: arc.too_many_instances, arc.instance_invalid, "
+            "arc.instance_gap, arc.instance_duplicate, arc.set_incomplete, arc.chain_terminated "
+            "(a seal says cv=fail), arc.cv_invalid, arc.ams_syntax, arc.as_syntax, "
+            "arc.unsupported_algorithm, arc.signed_in_future, arc.expired, arc.dns_error, "
+            "arc.key_not_found, arc.key_revoked, arc.key_syntax, arc.key_service, "
+            "arc.key_type_mismatch, arc.key_hash_not_allowed, arc.weak_key, arc.ams_body_hash, "
+            "arc.ams_signature, arc.as_signature, arc.message_syntax, arc.verifier_error; "
+            "with --arc-verifier dkimpy: arc.structure, arc.ams_invalid, arc.seal_invalid, "
+            "arc.verifier_crash",
+        },
         "message": STRING,
-        "instances": INT,
+        "instances": {**INT, "description": "the highest instance found (N)"},
         "oldest_ams_domain": _STR_OR_NULL,
         "sets": array(ARC_SET),
+        "failed_instance": {
+            **_INT_OR_NULL,
+            "description": "the instance whose header decided a fail/temperror/permerror",
+        },
+        "failed_header": {**ARC_HEADER, "description": "that header field"},
+        "oldest_pass": {
+            **_INT_OR_NULL,
+            "description": "RFC 8617 5.2 step 5: the lowest instance from which every AMS still "
+            "validates (0: all do); null when validation stopped before that step",
+        },
+        "verifier": {"enum": ["bulkauth", "dkimpy"]},
     }
 )
 HISTORY: JSON = nullable(
@@ -538,6 +606,12 @@ MESSAGE_OK: JSON = obj(
                 "result": {
                     "enum": ["pass", "fail", "neutral", "policy", "temperror", "permerror", "none"]
                 },
+                "pass_source": {
+                    "enum": ["dns", "history", None],
+                    "description": "dns: a signature passed with today's key; history: only "
+                    "keys from the key history verified; null: no signature passed",
+                },
+                "history_passes": {**INT, "description": "signatures passed by history keys"},
                 "signatures": array(DKIM_SIGNATURE),
             }
         ),

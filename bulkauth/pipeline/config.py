@@ -35,6 +35,9 @@ class RunConfig:
     spf_trace: bool = False
     #: --store PATH: the results store the CLI opens; the pipeline sees only its sink
     store: str | None = None
+    #: -o FILE.parquet: the Parquet file the CLI's sink writes at the end; `output` is then
+    #: its NDJSON spool (bulkauth.store.parquet)
+    parquet: str | None = None
     #: the zone files of --zones, once loaded (a ZoneSet), shared by forked worker processes
     zone_set: Any = None
     #: --psl FILE: the Public Suffix List to use instead of the packaged one

@@ -160,11 +160,14 @@ async def check_item(
                 plan.as_of.time,
                 options.check.crypto,
                 block=plan.block,
+                history=options.check.key_history,
+                arc_verifier=options.check.arc_verifier,
                 clock_trusted=plan.as_of.trusted,
             )
         else:
             sigs, arc = [], None
-        return {**_base(item), "status": "ok", **finish(plan, looked, sigs, arc)}
+        finished = finish(plan, looked, sigs, arc, options.check.dmarc_with_history)
+        return {**_base(item), "status": "ok", **finished}
     finally:
         item.data = None  # the slot waits for its turn to be written: do not hold the bytes
 

@@ -22,9 +22,15 @@ def brief(rec: dict[str, Any], field: str = "state") -> Brief:
     """The status and each section's ``field`` (domain sections have a state, message sections
     a result)."""
     sections = tuple(
-        (k, str(v.get(field))) for k, v in rec.items() if isinstance(v, dict) and field in v
+        (k, _state(v, field)) for k, v in rec.items() if isinstance(v, dict) and field in v
     )
     return str(rec.get("status")), sections
+
+
+def _state(section: dict[str, Any], field: str) -> str:
+    state = str(section.get(field))
+    # a DKIM pass made only with keys from a key history is counted apart from live ones
+    return f"{state} (history)" if section.get("pass_source") == "history" else state
 
 
 class RunProgress:

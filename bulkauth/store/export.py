@@ -19,50 +19,38 @@ directory to keep several.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from bulkauth.store import tables
 from bulkauth.store.writer import StoreError, reading
 
-#: DuckDB's memory for an export (it spills beyond where it can)
-EXPORT_MEMORY_LIMIT = "1GB"
 #: the UTC date a run is filed under
 RUN_DATE = "CAST(timezone('UTC', coalesce(r.started_at, r.ended_at, r.loaded_at)) AS DATE)"
 
-PROBLEM_LIST = """
-    (SELECT list(struct_pack(section := p.section, location := p.location, code := p.code,
-                             severity := p.severity, message := p.message) ORDER BY p.n)
-     FROM problems p WHERE p.run_id = t.run_id AND p.source = t.{source} AND p.item = t.{item})
-"""
-SIGNATURE_LIST = """
-    (SELECT list(struct_pack(d := g.d, s := g.s, a := g.a, result := g.result, code := g.code,
-                             message := g.message, key_bits := g.key_bits,
-                             key_type := g.key_type) ORDER BY g.n)
-     FROM signatures g WHERE g.run_id = t.run_id AND g.path = t.path AND g.index = t.index)
-"""
-_EMPTY_PROBLEMS = (
-    "[]::STRUCT(section VARCHAR, location VARCHAR, code VARCHAR, severity VARCHAR,"
-    " message VARCHAR)[]"
+#: the nested lists: (column, child table, struct fields, empty list's type)
+_PROBLEM_FIELDS = ("section", "location", "code", "severity", "message")
+_SIGNATURE_FIELDS = ("d", "s", "a", "result", "code", "message", "key_bits", "key_type")
+_PROBLEMS_TYPE = (
+    "STRUCT(section VARCHAR, location VARCHAR, code VARCHAR, severity VARCHAR, message VARCHAR)[]"
 )
-_EMPTY_SIGNATURES = (
-    "[]::STRUCT(d VARCHAR, s VARCHAR, a VARCHAR, result VARCHAR, code VARCHAR,"
+_SIGNATURES_TYPE = (
+    "STRUCT(d VARCHAR, s VARCHAR, a VARCHAR, result VARCHAR, code VARCHAR,"
     " message VARCHAR, key_bits INTEGER, key_type VARCHAR)[]"
 )
-#: nested columns added to a table's export
-NESTED: dict[str, list[str]] = {
-    "domains": [
-        f"coalesce({PROBLEM_LIST.format(source='source', item='line')}, {_EMPTY_PROBLEMS}) AS problems"
-    ],
-    "spf_checks": [
-        f"coalesce({PROBLEM_LIST.format(source='source', item='line')}, {_EMPTY_PROBLEMS}) AS problems"
-    ],
-    "messages": [
-        f"coalesce({PROBLEM_LIST.format(source='path', item='index')}, {_EMPTY_PROBLEMS}) AS problems",
-        f"coalesce({SIGNATURE_LIST}, {_EMPTY_SIGNATURES}) AS signatures",
-    ],
+_PROBLEMS = ("problems", "problems", _PROBLEM_FIELDS, _PROBLEMS_TYPE)
+NESTED: dict[str, list[tuple[str, str, tuple[str, ...], str]]] = {
+    "domains": [_PROBLEMS],
+    "spf_checks": [_PROBLEMS],
+    "messages": [_PROBLEMS, ("signatures", "signatures", _SIGNATURE_FIELDS, _SIGNATURES_TYPE)],
 }
+#: records exported per query: each query aggregates its records' child rows into lists,
+#: and 1,000,000 records at once ran out of the store's 256 MB (100,000 peak near 330 MB RSS)
+CHUNK = 100_000
 
 
 @dataclass(slots=True)
@@ -73,12 +61,26 @@ class Exported:
 
 
 def _select(table: tables.Table, where: str) -> str:
-    # no ORDER BY: sorting rows of 4 KB records needs memory a warehouse load does not need
-    # (run_id, seq and n give the order back)
-    cols = ["t.*", *NESTED.get(table.name, [])]
+    """The rows of `table` (alias t, its run r) where `where` holds, with the nested lists.
+
+    Each list is aggregated from its child rows of the same records (same run_id and seq,
+    the same `where`), then joined: a correlated subquery per row cost DuckDB a hash table
+    of the whole child table. No ORDER BY: run_id, seq and n give the order back.
+    """
+    ctes, cols, joins = [], ["t.*"], []
+    for i, (column, child, fields, empty) in enumerate(NESTED.get(table.name, [])):
+        pack = ", ".join(f"{f} := c.{f}" for f in fields)
+        ctes.append(
+            f"n{i} AS (SELECT c.run_id, c.seq, list(struct_pack({pack}) ORDER BY c.n) AS v "
+            f"FROM {child} c JOIN runs r USING (run_id) "
+            f"WHERE {where.replace('t.', 'c.')} GROUP BY c.run_id, c.seq)"
+        )
+        cols.append(f"coalesce(n{i}.v, []::{empty}) AS {column}")
+        joins.append(f"LEFT JOIN n{i} ON n{i}.run_id = t.run_id AND n{i}.seq = t.seq")
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
     return (
-        f"SELECT {', '.join(cols)}, {RUN_DATE} AS run_date FROM {table.name} t "
-        f"JOIN runs r USING (run_id) WHERE {where}"
+        f"{with_}SELECT {', '.join(cols)}, {RUN_DATE} AS run_date FROM {table.name} t "
+        f"JOIN runs r USING (run_id) {' '.join(joins)} WHERE {where}"
     )
 
 
@@ -102,28 +104,69 @@ def export(
         params.append(since)
     done = []
     with reading(store) as con:
-        # the writer's 256 MB ran out on a 200,000-domain store: Parquet row groups of whole
-        # records are buffered per thread, and keeping insertion order holds back more
-        con.execute(f"SET memory_limit = '{EXPORT_MEMORY_LIMIT}'")
+        # the store's memory limit holds because DuckDB need not hold row groups back to
+        # keep their order
         con.execute("SET preserve_insertion_order = false")
         if (
             run is not None
             and not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run]).fetchone()
         ):
             raise StoreError(f"store {store}: no run {run}")
+        selected = con.execute(
+            f"SELECT r.run_id, r.records FROM runs r WHERE {where} ORDER BY r.run_id", params
+        ).fetchall()
         for table in (tables.RUNS, *tables.ROW_TABLES):
             target = out / table.name
-            query = _select(table, where)
-            # OVERWRITE: the table's former export goes, even when no row is selected now
-            written = con.execute(
-                f"COPY ({query}) TO '{_quote(target)}' "
-                "(FORMAT PARQUET, PARTITION_BY (run_date), OVERWRITE, COMPRESSION ZSTD,"
-                " ROW_GROUP_SIZE 16384)",
-                params,
-            ).fetchone()
-            target.mkdir(exist_ok=True)
-            done.append(Exported(table.name, int(written[0]) if written else 0, target))
+            # the table's former export goes, even when no row is selected now
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            rows = 0
+            if table is tables.RUNS:
+                rows += _copy(con, _select(table, where), params, target)
+            else:
+                for run_id, records in selected:
+                    for first in range(0, max(int(records or 0), 1), CHUNK):
+                        rows += _copy(
+                            con,
+                            _select(table, "t.run_id = ? AND t.seq >= ? AND t.seq < ?"),
+                            [run_id, first, first + CHUNK] * (1 + len(NESTED.get(table.name, []))),
+                            target,
+                        )
+            done.append(Exported(table.name, rows, target))
     return done
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[object], target: Path) -> int:
+    """Append the query's rows to the dataset in `target`, a new file per partition."""
+    try:
+        written = con.execute(
+            f"COPY ({query}) TO '{_quote(target)}' "
+            "(FORMAT PARQUET, PARTITION_BY (run_date), APPEND, COMPRESSION ZSTD,"
+            " ROW_GROUP_SIZE 16384, FILENAME_PATTERN 'part_{uuid}')",
+            params,
+        ).fetchone()
+    except duckdb.OutOfMemoryException as e:
+        raise StoreError(
+            f"export ran out of memory ({e}); export fewer runs at once (--run)"
+        ) from None
+    return int(written[0]) if written else 0
+
+
+def export_run_table(
+    con: duckdb.DuckDBPyConnection, table: tables.Table, run_id: str, target: Path
+) -> int:
+    """One run's rows of `table`, with the same columns as its dataset in `export`, as the one
+    Parquet file `target` (written beside it first, then renamed: never a half file)."""
+    partial = target.with_name(target.name + ".partial")
+    con.execute("SET preserve_insertion_order = false")
+    nested = len(NESTED.get(table.name, []))
+    written = con.execute(
+        f"COPY ({_select(table, 't.run_id = ?')}) TO '{_quote(partial)}' "
+        "(FORMAT PARQUET, COMPRESSION ZSTD, ROW_GROUP_SIZE 16384)",
+        [run_id] * (1 + nested),
+    ).fetchone()
+    os.replace(partial, target)
+    return int(written[0]) if written else 0
 
 
 def _quote(path: Path) -> str:

@@ -221,6 +221,8 @@ def message_rows(run_id: str, seq: int, rec: Record, text: str) -> Rows:
             _epoch(s.get("t")),
             _epoch(s.get("x")),
             dumps(s),
+            _get(s.get("key"), "hash"),
+            s.get("key_source"),
         )
         for n, s in enumerate(signatures)
     ]

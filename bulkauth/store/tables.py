@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: version of the store's layout (the tables below); kept in meta as 'store_version'
-STORE_VERSION = 1
-
-#: upgrade steps: version N -> N+1 as SQL statements; empty while version 1 is the only one
-UPGRADES: dict[int, tuple[str, ...]] = {}
+#: version of the store's layout (the tables below); kept in meta as 'store_version'.
+#: 2: the key_history table; signatures.key_hash and key_source
+STORE_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +50,11 @@ class Table:
             cols.append(f"    PRIMARY KEY ({', '.join(self.key)})")
         body = ",\n".join(cols)
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n{body}\n);"
+
+
+#: the whole record, kept for what the flat columns leave out and read only now and then:
+#: zstd stores it in about a tenth of what DuckDB's default string compression (FSST) does
+RECORD_TYPE = "JSON NOT NULL USING COMPRESSION zstd"
 
 
 def _cols(*spec: tuple[str, str, str]) -> tuple[Column, ...]:
@@ -136,7 +139,7 @@ DOMAINS = Table(
         ("dkim_keys", "INTEGER", "DKIM keys found (the wildcard key not counted)"),
         ("dkim_weakest_bits", "INTEGER", "bits of the weakest DKIM key found"),
         ("problem_count", "INTEGER NOT NULL", "problems of the record (its rows in problems)"),
-        ("record", "JSON NOT NULL", "the whole NDJSON record"),
+        ("record", RECORD_TYPE, "the whole NDJSON record"),
     ),
     ("run_id", "source", "line"),
 )
@@ -250,7 +253,7 @@ MESSAGES = Table(
         ("history_disagree", "BOOLEAN", "the receiver's Authentication-Results disagree"),
         ("signature_count", "INTEGER", "DKIM signatures (its rows in signatures)"),
         ("problem_count", "INTEGER NOT NULL", "problems of the record (its rows in problems)"),
-        ("record", "JSON NOT NULL", "the whole NDJSON record"),
+        ("record", RECORD_TYPE, "the whole NDJSON record"),
     ),
     ("run_id", "path", "index"),
 )
@@ -275,6 +278,8 @@ SIGNATURES = Table(
         ("signed_at", "TIMESTAMPTZ", "t="),
         ("expires_at", "TIMESTAMPTZ", "x="),
         ("detail", "JSON NOT NULL", "the signature's object in the record"),
+        ("key_hash", "VARCHAR", "sha256 (hex) of the decoded p= of the key used"),
+        ("key_source", "VARCHAR", "where that key came from: dns, or history (--key-history)"),
     ),
     ("run_id", "path", "index", "n"),
     enforce_key=False,
@@ -320,9 +325,31 @@ SPF_CHECKS = Table(
         ("lookups", "INTEGER", "DNS-querying terms evaluated"),
         ("void_lookups", "INTEGER", "lookups that found nothing"),
         ("problem_code", "VARCHAR", "the problem's code (also in problems)"),
-        ("record", "JSON NOT NULL", "the whole NDJSON record"),
+        ("record", RECORD_TYPE, "the whole NDJSON record"),
     ),
     ("run_id", "source", "line"),
+)
+
+KEY_HISTORY = Table(
+    "key_history",
+    "each value a DKIM selector was seen with, and when: added by every domains and messages"
+    " run (and load) that sees a key in DNS, and by `bulkauth keys import`",
+    _cols(
+        ("domain", "VARCHAR NOT NULL", "the signing domain (d=), lower case, A-labels"),
+        ("selector", "VARCHAR NOT NULL", "the selector (s=), lower case"),
+        ("key_hash", "VARCHAR NOT NULL", "sha256 (hex) of the decoded p="),
+        ("record", "VARCHAR NOT NULL", "the key record as published"),
+        ("key_type", "VARCHAR", "k=: rsa or ed25519"),
+        ("bits", "INTEGER", "key size"),
+        ("first_seen", "TIMESTAMPTZ NOT NULL", "first time the value was seen (UTC)"),
+        ("last_seen", "TIMESTAMPTZ NOT NULL", "last time it was seen; a new value opens a new row"),
+        ("first_run", "VARCHAR", "the run that first saw it (null for imported rows)"),
+        ("last_run", "VARCHAR", "the run that last saw it"),
+        ("seen_via", "VARCHAR", "the nameservers or zones the run asked; the imported file"),
+        ("source", "VARCHAR NOT NULL", "run (seen by a run of this store) or import"),
+    ),
+    ("domain", "selector", "key_hash", "source", "first_seen"),
+    enforce_key=False,
 )
 
 #: the tables holding a run's rows, in the order they are written
@@ -336,8 +363,22 @@ ROW_TABLES: tuple[Table, ...] = (
     ARC_SETS,
     SPF_CHECKS,
 )
-TABLES: tuple[Table, ...] = (META, RUNS, *ROW_TABLES)
+TABLES: tuple[Table, ...] = (META, RUNS, *ROW_TABLES, KEY_HISTORY)
+
+#: upgrade steps: version N -> N+1 as SQL statements
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE signatures ADD COLUMN key_hash VARCHAR",
+        "ALTER TABLE signatures ADD COLUMN key_source VARCHAR",
+        # a version-1 signature's key came from DNS: there was no history then
+        "UPDATE signatures SET key_source = 'dns' WHERE detail->'$.key' IS NOT NULL"
+        " AND json_type(detail->'$.key') = 'OBJECT'",
+        KEY_HISTORY.ddl(),
+    ),
+}
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+#: each command's table of one row per item (its other tables hang off these rows)
+ITEM_TABLES: dict[str, Table] = {"domains": DOMAINS, "messages": MESSAGES, "spf": SPF_CHECKS}
 
 
 def ddl() -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from bulkauth.store import tables
+from bulkauth.store.history import record_run_keys
 from bulkauth.store.rows import COMMANDS, Record, RecordError, Row, dumps, rows_of
 
 #: records per batch: ~4 MB of domain records, a few thousand rows per table. Each batch is
@@ -328,15 +329,14 @@ class StoreWriter:
         if self.run is None:
             return
         self.flush()
-        table = {"domains": "domains", "messages": "messages", "spf": "spf_checks"}[
-            self.run.command
-        ]
+        table = tables.ITEM_TABLES[self.run.command].name
         counts = dict(
             self.con.execute(
                 f"SELECT status, count(*) FROM {table} WHERE run_id = ? GROUP BY status ORDER BY status",
                 [self.run.run_id],
             ).fetchall()
         )
+        self.con.execute("BEGIN")
         self.con.execute(
             """
             UPDATE runs SET counts = ?, records = ?, exit_status = ?, finished = ?,
@@ -352,6 +352,8 @@ class StoreWriter:
                 self.run.run_id,
             ],
         )
+        record_run_keys(self.con, self.run.run_id)
+        self.con.execute("COMMIT")
         self.run = None
 
     def abort_run(self, exit_status: int) -> None:

@@ -74,6 +74,13 @@ def test_one_record_per_message_with_the_expected_verdicts(
         assert got == [s["expect"] for s in t["signatures"]], r["index"]
         assert r["spf"]["result"] == "pass" and r["envelope"]["receiver"] == "mx.receiver.example"
         assert r["history"]["authserv_id"] == "mx.receiver.example"
+        arc = t["arc"]
+        assert (r["arc"]["result"], r["arc"]["code"], r["arc"]["instances"]) == (
+            arc["expect"],
+            arc["code"],
+            arc["instances"],
+        ), r["index"]
+    assert {t["arc"]["expect"] for t in truth} == {"none", "pass", "fail"}
     rotated = [
         r
         for r, t in zip(live_run, truth, strict=True)
@@ -83,6 +90,36 @@ def test_one_record_per_message_with_the_expected_verdicts(
         "history.dkim_key_rotated" in {d["code"] for d in r["history"]["disagreements"]}
         for r in rotated
     )
+
+
+def test_dkimpy_stays_available_as_the_arc_reference(
+    mail: Path, live_run: list[dict[str, Any]]
+) -> None:
+    ref = records(
+        bulkauth(
+            str(mail / "mail.mbox"),
+            "--zones",
+            str(mail / "zones"),
+            "--no-progress",
+            "--workers",
+            "0",
+            "--arc-verifier",
+            "dkimpy",
+        ).stdout
+    )
+    truth = [json.loads(line) for line in (mail / "truth.jsonl").read_text().splitlines()]
+    assert {r["arc"]["verifier"] for r in ref} == {"dkimpy"}
+    for t, ours, theirs in zip(truth, live_run, ref, strict=True):
+        if t["arc"]["no_space"]:
+            # dkimpy raises IndexError on ARC-Message-Signature:i=1; (no space before i=)
+            assert (theirs["arc"]["result"], theirs["arc"]["code"]) == (
+                "permerror",
+                "arc.verifier_crash",
+            )
+        else:
+            assert theirs["arc"]["result"] == ours["arc"]["result"], t["index"]
+        assert theirs["dkim"] == ours["dkim"]
+    assert any(t["arc"]["no_space"] for t in truth)
 
 
 def test_every_record_matches_the_schema(live_run: list[dict[str, Any]]) -> None:
@@ -198,6 +235,14 @@ def test_options_are_checked(mail: Path) -> None:
     assert {r["as_of"]["source"] for r in fixed} == {"given"}
     # signed in 2023, judged in 2020: every signature is from the future
     assert {s["code"] for r in fixed for s in r["dkim"]["signatures"]} == {"dkim.signed_in_future"}
+    # ARC judges t= at the same clock
+    assert {r["arc"]["code"] for r in fixed if r["arc"]["result"] != "none"} <= {
+        "arc.signed_in_future",
+        "arc.chain_terminated",
+    }
+    assert any(r["arc"]["code"] == "arc.signed_in_future" for r in fixed)
+    wrong = bulkauth(str(mail / "mail.mbox"), "--arc-verifier", "openarc", check=False)
+    assert wrong.returncode == 2 and b"--arc-verifier" in wrong.stderr
 
 
 def test_resume_continues_a_cut_run(mail: Path, tmp_path: Path) -> None:

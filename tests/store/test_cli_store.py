@@ -114,7 +114,7 @@ def test_spf_input_store_equals_load_of_its_ndjson(tmp_path: Path) -> None:
     assert orjson.loads(r["options"])["input"] == str(checks)
     # a single check is not a run: --store needs --input
     proc = run("spf", "192.0.2.1", "a@b.example", "--store", str(store), check=False)
-    assert proc.returncode == 2 and b"--store needs --input" in proc.stderr
+    assert proc.returncode == 2 and b"need --input FILE" in proc.stderr
 
 
 def test_messages_store_with_workers_equals_load_of_its_ndjson(tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -54,7 +54,15 @@ from bulkauth.core.dkim.dkimpy import (
     dkim,
     strip_trailing_lines,
 )
-from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, parse_dkim_key
+from bulkauth.core.dkim.history import (
+    RETRY_CODES,
+    HistoricalKey,
+    KeyHistory,
+    candidates,
+    describe,
+    seen_later,
+)
+from bulkauth.core.dkim.key import RSA_GOOD_BITS, RSA_MIN_BITS, DkimKey, PublicKey, parse_dkim_key
 from bulkauth.core.message.headers import (
     Header,
     HeaderBlock,
@@ -201,6 +209,12 @@ class SignatureResult:
     key_name: str | None = None
     key_type: str | None = None
     key_bits: int | None = None
+    #: sha256 of the decoded p= of the key used (as dkim_keys.key_hash in the store)
+    key_hash: str | None = None
+    #: the key record verified with, and where it came from: "dns" or "history"
+    key_record: str | None = None
+    key_source: str | None = None
+    history: HistoricalKey | None = None
     body_bytes: int | None = None
     b_prefix: str | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -224,12 +238,23 @@ class SignatureResult:
             "x": self.x,
             "l": self.l,
             "h": self.h,
-            "key": None
-            if self.key_name is None
-            else {"name": self.key_name, "type": self.key_type, "bits": self.key_bits},
+            "key": None if self.key_name is None else self._key(),
+            "key_source": self.key_source,
             "b": self.b_prefix,
             "problems": [p.to_dict() for p in self.problems],
         }
+
+    def _key(self) -> dict[str, Any]:
+        key: dict[str, Any] = {
+            "name": self.key_name,
+            "type": self.key_type,
+            "bits": self.key_bits,
+            "hash": self.key_hash,
+            "record": self.key_record,
+        }
+        if self.history is not None:
+            key.update(describe(self.history))
+        return key
 
 
 _TAB_TO_SPACE = bytes.maketrans(b"\t", b" ")
@@ -298,8 +323,9 @@ def hash_headers(
         hasher.update(value.rstrip())
 
 
-class _Message:
-    """A message's headers and body, with canonical forms and body hashes computed once."""
+class MessageHashes:
+    """A message's headers and body, with canonical forms and body hashes computed once: shared
+    by its DKIM signatures and its ARC-Message-Signatures, which mostly canonicalise alike."""
 
     def __init__(self, headers: list[Header], body: bytes) -> None:
         self.headers = headers
@@ -398,59 +424,82 @@ _RSA: dict[str, Callable[[rsa.RSAPublicKey, bytes, bytes, str], bool]] = {
 }
 
 
+def verify_digest(
+    key: PublicKey, signature: bytes, digest: bytes, hash_name: str, crypto: Crypto = "openssl"
+) -> bool:
+    """Whether ``signature`` signs ``digest`` (the hash of the signed header data) under ``key``:
+    RSASSA-PKCS1-v1_5 (RFC 6376 3.3.1) or Ed25519 over the SHA-256 digest (RFC 8463 3)."""
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        try:
+            key.verify(signature, digest)
+        except InvalidSignature:
+            return False
+        return True
+    return _RSA[crypto](key, signature, digest, hash_name)
+
+
+def key_problem(
+    key: DkimKey, key_type: str, hash_name: str, a: str | None
+) -> tuple[str, str] | None:
+    """Why a key record cannot verify a signature of ``a=`` (``key_type``, ``hash_name``), as
+    (code suffix, message), or None if it can. Shared by DKIM and ARC (which signs with DKIM
+    keys); the suffix follows the caller's prefix (``dkim.key_revoked``)."""
+    if key.revoked:
+        return "key_revoked", "the key is revoked (empty p=)"
+    if key.version is not None and key.version.upper() != "DKIM1":
+        return "key_syntax", f"the key record has v={key.version[:20]!r}, not DKIM1"
+    for p in key.problems:
+        if p.code in ("dkim.syntax", "dkim.key_malformed", "dkim.unknown_key_type"):
+            return "key_syntax", f"the key record is unusable: {p.message}"
+        if p.code == "dkim.service_not_email":
+            return "key_service", p.message
+    if key.key_type != key_type:
+        return (
+            "key_type_mismatch",
+            f"a={a} needs a k={key_type} key, but the record holds k={key.key_type}",
+        )
+    if not key.allows_hash(hash_name):
+        allowed = ":".join(key.hashes or ())
+        return "key_hash_not_allowed", f"the key allows h={allowed}, not {hash_name}"
+    if key.key is None:
+        return "key_syntax", "the key record holds no usable key"
+    return None
+
+
 def _key_problem(
     res: SignatureResult, key: DkimKey, key_type: str, hash_name: str, i_domain: str | None, d: str
 ) -> SignatureResult | None:
     """The permerror a key record causes for this signature, or None if the key can be used."""
-    if key.revoked:
-        return res.done(
-            "permerror", "dkim.key_revoked", f"the key at {res.key_name} is revoked (empty p=)"
-        )
-    if key.version is not None and key.version.upper() != "DKIM1":
-        return res.done(
-            "permerror", "dkim.key_syntax", f"the key record has v={key.version[:20]!r}, not DKIM1"
-        )
-    for p in key.problems:
-        if p.code in ("dkim.syntax", "dkim.key_malformed", "dkim.unknown_key_type"):
-            return res.done(
-                "permerror", "dkim.key_syntax", f"the key record is unusable: {p.message}"
-            )
-        if p.code == "dkim.service_not_email":
-            return res.done("permerror", "dkim.key_service", p.message)
-    if key.key_type != key_type:
-        return res.done(
-            "permerror",
-            "dkim.key_type_mismatch",
-            f"a={res.a} needs a k={key_type} key, but the record holds k={key.key_type}",
-        )
-    if not key.allows_hash(hash_name):
-        allowed = ":".join(key.hashes or ())
-        return res.done(
-            "permerror", "dkim.key_hash_not_allowed", f"the key allows h={allowed}, not {hash_name}"
-        )
+    found = key_problem(key, key_type, hash_name, res.a)
+    if found is not None:
+        code, message = found
+        if code == "key_revoked":
+            message = f"the key at {res.key_name} is revoked (empty p=)"
+        return res.done("permerror", f"dkim.{code}", message)
     if key.strict and i_domain is not None and i_domain != d:
         return res.done(
             "permerror",
             "dkim.key_strict_identity",
             f"the key has t=s, so i= must be in {d} itself, not {i_domain}",
         )
-    if key.key is None:
-        return res.done("permerror", "dkim.key_syntax", "the key record holds no usable key")
     return None
 
 
 def verify_signature(
-    msg: _Message,
+    msg: MessageHashes,
     index: int,
     header: Header,
     keys: KeyTable,
     as_of: float,
     crypto: Crypto = "openssl",
+    history: KeyHistory | None = None,
     clock_trusted: bool = True,
 ) -> SignatureResult:
-    """Verify one DKIM-Signature field (RFC 6376 6.1). ``clock_trusted``: ``as_of`` is a
-    receiver's (or the user's) clock, by which a future ``t=`` fails the signature; when it is
-    the sender-written Date, a future ``t=`` is a warning and the signature is verified."""
+    """Verify one DKIM-Signature field (RFC 6376 6.1); with a key ``history``, its values
+    are tried when today's key fails for a key reason (bulkauth.core.dkim.history).
+    ``clock_trusted``: ``as_of`` is a receiver's (or the user's) clock, by which a future ``t=``
+    fails the signature; when it is the sender-written Date, a future ``t=`` is a warning and
+    the signature is verified."""
     res = SignatureResult(index)
     sig = signature_tags(header[1])
     if sig is None:
@@ -579,7 +628,30 @@ def verify_signature(
                 f"{name} has {len(rec.texts)} TXT records; the first was used (RFC 6376 3.6.2.2)",
             )
         )
-    key = parse_dkim_key(rec.texts[0])
+    texts = rec.texts
+    res.key_source = "dns"
+    res.key_record = texts[0]
+    signed = (key_type, hash_name, policy, i_domain, d, bh_raw, b_raw)
+    before = _copy(res)
+    live = _verify_with_key(msg, res, texts[0], header, signed, crypto)
+    if not history or live.result == "pass" or live.code not in RETRY_CODES:
+        return live
+    return _from_history(msg, before, live, header, signed, crypto, history, as_of)
+
+
+def _verify_with_key(
+    msg: MessageHashes,
+    res: SignatureResult,
+    text: str,
+    header: Header,
+    signed: _Signed,
+    crypto: Crypto,
+) -> SignatureResult:
+    """The rest of RFC 6376 6.1 once a key record is at hand: the key's own checks, the body
+    hash, the header hash and the signature."""
+    key_type, hash_name, policy, i_domain, d, bh_raw, b_raw = signed
+    key = parse_dkim_key(text)
+    res.key_hash = key.key_sha256
     res.key_type, res.key_bits = key.key_type, key.key_bits
     if _key_problem(res, key, key_type, hash_name, i_domain, d) is not None:
         return res
@@ -612,15 +684,7 @@ def verify_signature(
         signature = base64.b64decode(b_raw)
     except (binascii.Error, ValueError):
         return res.done("neutral", "dkim.sig_syntax", "b= is not valid base64")
-    if isinstance(key.key, ed25519.Ed25519PublicKey):
-        try:
-            key.key.verify(signature, digest)
-            ok = True
-        except InvalidSignature:
-            ok = False
-    else:
-        ok = _RSA[crypto](key.key, signature, digest, hash_name)
-    if not ok:
+    if not verify_digest(key.key, signature, digest, hash_name, crypto):
         return res.done(
             "fail",
             "dkim.signature_mismatch",
@@ -638,6 +702,41 @@ def verify_signature(
         )
     _pass_warnings(res, key, hash_name, canon_len)
     return res.done("pass", None, "the signature verifies")
+
+
+_Signed = tuple[str, str, CanonicalizationPolicy, "str | None", str, bytes, bytes]
+
+
+def _copy(res: SignatureResult) -> SignatureResult:
+    return replace(res, h=list(res.h), problems=list(res.problems))
+
+
+def _from_history(
+    msg: MessageHashes,
+    before: SignatureResult,
+    live: SignatureResult,
+    header: Header,
+    signed: _Signed,
+    crypto: Crypto,
+    history: KeyHistory,
+    at: float,
+) -> SignatureResult:
+    """Today's key failed for a key reason: the first value the history holds for the
+    selector that verifies gives the verdict, marked as history's; none does: the live one."""
+    assert before.key_name is not None
+    for cand in candidates(history, before.key_name, at, live.key_hash):
+        alt = _copy(before)
+        alt.key_source, alt.key_record, alt.history = "history", cand.record, cand
+        if _verify_with_key(msg, alt, cand.record, header, signed, crypto).result != "pass":
+            continue
+        later = seen_later(cand, at)
+        if later is not None:
+            alt.problems.append(later)
+        alt.message = f"the signature verifies with a key from the history ({cand.source})"
+        # what today's DNS says, so the two are never confused
+        alt.problems.append(Problem("dkim.live_key_failed", "info", f"{live.code}: {live.message}"))
+        return alt
+    return live
 
 
 def res_v(value: bytes) -> str:
@@ -694,12 +793,15 @@ def verify_dkim(
     as_of: float,
     crypto: Crypto = "openssl",
     malformed: str | None = None,
+    history: KeyHistory | None = None,
+    hashes: MessageHashes | None = None,
     clock_trusted: bool = True,
 ) -> list[SignatureResult]:
-    """Verify every DKIM-Signature of a message (``clock_trusted``: see verify_signature).
-    Never raises."""
+    """Verify every DKIM-Signature of a message. Never raises. ``hashes``: the message's body
+    hashes when the caller shares them with the ARC verifier; ``clock_trusted``: see
+    verify_signature."""
     sigs = dkim_headers(headers)
-    msg = _Message(headers, body)
+    msg = hashes if hashes is not None else MessageHashes(headers, body)
     out: list[SignatureResult] = []
     for idx, header in enumerate(sigs):
         if malformed is not None:
@@ -719,7 +821,9 @@ def verify_dkim(
             )
             continue
         try:
-            out.append(verify_signature(msg, idx, header, keys, as_of, crypto, clock_trusted))
+            out.append(
+                verify_signature(msg, idx, header, keys, as_of, crypto, history, clock_trusted)
+            )
         except Exception as exc:  # dkimpy on input nobody foresaw: a verdict, not a crash
             out.append(
                 SignatureResult(idx).done(

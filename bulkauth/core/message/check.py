@@ -21,13 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bulkauth.core.arc.dkimpy import verify_arc_dkimpy
+from bulkauth.core.arc.result import NO_ARC, ArcResult, ArcVerifier
 from bulkauth.core.arc.verify import arc_headers, arc_key_names, verify_arc
 from bulkauth.core.common.model import Answer, Problem, Query, RType
 from bulkauth.core.common.step import Step, ask_all, parallel, run_sync
+from bulkauth.core.dkim.history import KeyHistory
 from bulkauth.core.dkim.verify import (
     Crypto,
     KeyRecord,
     KeyTable,
+    MessageHashes,
     aggregate,
     dkim_headers,
     dkim_key_names,
@@ -54,6 +58,12 @@ class CheckOptions:
     trusted_receiver: str | None = None
     dmarc_discovery: Method = "psl"
     crypto: Crypto = "openssl"
+    #: keys selectors published before (--key-history): tried when today's key fails
+    key_history: KeyHistory | None = None
+    #: DMARC may count a DKIM pass made with a historical key (--dmarc-with-history)
+    dmarc_with_history: bool = False
+    #: who validates ARC chains: our RFC 8617 validator, or dkimpy's (the reference)
+    arc_verifier: ArcVerifier = "bulkauth"
 
 
 @dataclass(slots=True)
@@ -230,10 +240,16 @@ def finish(
     looked: Looked,
     signatures: list[dict[str, Any]],
     arc: dict[str, Any] | None,
+    dmarc_with_history: bool = False,
 ) -> dict[str, Any]:
     """The record's sections (everything but where the message came from)."""
     dkim_result = aggregate(s["result"] for s in signatures)
-    passes = [s["d"] for s in signatures if s["result"] == "pass" and s.get("d")]
+    live = [s for s in signatures if s["result"] == "pass" and s.get("key_source") != "history"]
+    by_history = [s for s in signatures if s["result"] == "pass" and s not in live]
+    # a pass with a key from the history proves the key signed, not that DNS vouches for it
+    # today: DMARC counts it only when asked to
+    counted = live + by_history if dmarc_with_history else live
+    passes = [s["d"] for s in counted if s.get("d")]
     spf = looked.spf
     verdict = evaluate(
         plan.author,
@@ -243,14 +259,7 @@ def finish(
         spf.domain if spf.outcome is not None else None,
         plan.message_id,
     )
-    arc_section = arc or {
-        "result": "none",
-        "code": None,
-        "message": "the message carries no ARC sets",
-        "instances": 0,
-        "oldest_ams_domain": None,
-        "sets": [],
-    }
+    arc_section = arc or ArcResult(message=NO_ARC).to_dict()
     history = compare(
         plan.receiver, signatures, spf.result, verdict.result, arc_section["result"], spf.code
     )
@@ -260,7 +269,14 @@ def finish(
         "from": plan.author.to_dict(),
         "envelope": plan.envelope.to_dict(),
         "as_of": plan.as_of.to_dict(),
-        "dkim": {"result": dkim_result, "signatures": signatures},
+        "dkim": {
+            "result": dkim_result,
+            # where the pass came from: "dns" when a signature passed with today's key,
+            # "history" when only keys from the history verified (null: no pass)
+            "pass_source": "dns" if live else "history" if by_history else None,
+            "history_passes": len(by_history),
+            "signatures": signatures,
+        },
         "spf": spf.to_dict(plan.envelope),
         "dmarc": verdict.to_dict(),
         "arc": arc_section,
@@ -276,6 +292,8 @@ def verify_crypto(
     crypto: Crypto = "openssl",
     arc: bool = True,
     block: HeaderBlock | None = None,
+    history: KeyHistory | None = None,
+    arc_verifier: ArcVerifier = "bulkauth",
     clock_trusted: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
@@ -286,8 +304,26 @@ def verify_crypto(
         block, body = message_parts(raw, block)
     except MessageDefect:
         return [], None  # the caller parsed the same bytes; it reports the defect
-    sigs = verify_dkim(block.headers, body, keys, as_of, crypto, block.malformed, clock_trusted)
-    arc_out = verify_arc(raw, block.headers, keys).to_dict() if arc else None
+    # one body canonicalisation for the DKIM signatures and the AMSs alike
+    hashes = MessageHashes(block.headers, body)
+    sigs = verify_dkim(
+        block.headers,
+        body,
+        keys,
+        as_of,
+        crypto,
+        block.malformed,
+        hashes=hashes,
+        history=history,
+        clock_trusted=clock_trusted,
+    )
+    arc_out: dict[str, Any] | None = None
+    if arc and arc_verifier == "dkimpy":
+        arc_out = verify_arc_dkimpy(raw, block.headers, keys).to_dict()
+    elif arc:
+        arc_out = verify_arc(
+            block.headers, body, keys, as_of, crypto, hashes, block.malformed
+        ).to_dict()
     return [s.to_dict() for s in sigs], arc_out
 
 
@@ -309,9 +345,11 @@ def verify_message(
             plan.as_of.time,
             opts.crypto,
             block=plan.block,
+            history=opts.key_history,
+            arc_verifier=opts.arc_verifier,
             clock_trusted=plan.as_of.trusted,
         )
         if plan.signed
         else ([], None)
     )
-    return finish(plan, looked, sigs, arc)
+    return finish(plan, looked, sigs, arc, opts.dmarc_with_history)

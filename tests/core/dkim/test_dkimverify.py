@@ -77,7 +77,11 @@ def test_a_good_signature_passes(canon: tuple[bytes, bytes], crypto: str) -> Non
         ["from", "to", "subject", "date"],
     )
     assert (
-        s["key"] == {"name": KEY, "type": "rsa", "bits": 2048}
+        {k: s["key"][k] for k in ("name", "type", "bits")}
+        == {"name": KEY, "type": "rsa", "bits": 2048}
+        and s["key_source"] == "dns"
+        and len(s["key"]["hash"]) == 64
+        and s["key"]["record"].startswith("v=DKIM1; k=rsa; p=MII")
         and s["c"] == b"/".join(canon).decode()
     )
 
