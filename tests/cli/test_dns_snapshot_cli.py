@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ import pytest
 from bench.mailgen import generate
 from bulkauth import __version__
 from bulkauth.core.common import psl
+from bulkauth.dns.backends.snapshot import parts_dir
 from tests.dnsserver import serving
 from tests.paths import ROOT
+from tests.worldgen import write_world
 
 DATA = ROOT / "data"
 
@@ -196,6 +200,32 @@ def test_a_resumed_recording_keeps_the_answers_of_both_parts(tmp_path: Path) -> 
     assert out.read_bytes() == whole.stdout
     replay = bulkauth("domains", str(domains), "--replay-dns", str(snap), "--no-progress")
     assert replay.stdout == whole.stdout
+
+
+def test_a_killed_recording_resumes_and_replays_to_the_same_bytes(tmp_path: Path) -> None:
+    """SIGKILL to the run and its worker processes at once: their parts stay (a torn last line
+    at worst), --resume joins them with its own, and nothing a written record used is missing."""
+    listing, zones = write_world(tmp_path, 1200, dkim_every=50, lean=True)
+    out, snap = tmp_path / "out.ndjson", tmp_path / "dns.snap"
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkauth", *base, "-o", str(out), "--record-dns", str(snap)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    t0 = time.monotonic()
+    while not out.exists() or out.read_bytes().count(b"\n") < 300:
+        assert proc.poll() is None and time.monotonic() - t0 < 120
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # the workers too: nothing gets to close its part
+    proc.wait(timeout=30)
+    assert not snap.exists() and list(parts_dir(snap).glob("*.ndjson"))
+    bulkauth(*base, "-o", str(out), "--resume", "--record-dns", str(snap))
+    assert not parts_dir(snap).exists()
+    clean = bulkauth(*base)
+    assert out.read_bytes() == clean.stdout
+    replay = bulkauth(*base[:2], "--replay-dns", str(snap), "--no-progress", "--workers", "2")
+    assert replay.stdout == clean.stdout
 
 
 def test_a_replay_opens_no_socket(tmp_path: Path) -> None:
