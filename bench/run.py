@@ -14,7 +14,8 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
 4. when the CLI is there: ``bulkauth domains`` (udp and aiodns) against checkdmarc in
    domains/s, and every tool's verdicts against the generator's truth; ``bulkauth spf
    --input`` on 30,000 (ip, sender) checks against pyspf's check_host in checks/s, with their
-   results compared;
+   results compared; ``--record-dns`` against the same run without it, a ``--replay-dns`` of
+   the recording, and loading a 1,000,000-answer snapshot against loading the zone files;
 5. ``--full`` (or ``--only memory --memory-lines N``): peak memory (PSS and RSS of the process tree) of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
 
 Results: a table on stdout and ``bench/results/<date>-<quick|full>.json`` (machine, versions).
@@ -470,6 +471,111 @@ def store_overhead(cli: list[str], work: Path, rounds: int, seconds_cap: float) 
     }
 
 
+# --------------------------------------------------------------------------- snapshot
+
+
+SNAPSHOT_ANSWERS = 1_000_000
+
+_LOAD_SNAPSHOT = """
+import sys, time
+from bulkauth.dns.backends.snapshot import Snapshot
+t = time.perf_counter(); s = Snapshot.load(sys.argv[1]); t = time.perf_counter() - t
+print(t, len(s), s.entries)
+"""
+_LOAD_ZONES = """
+import sys, time
+from bulkauth.dns.backends.zonefile import ZoneSet
+t = time.perf_counter(); z = ZoneSet.load(sys.argv[1]); t = time.perf_counter() - t
+print(t, len(z.loaded))
+"""
+
+
+def _pad_snapshot(recorded: Path, target: Path, answers: int) -> int:
+    """A snapshot of ``answers`` entries made of the recorded run's, copied under renamed
+    owners (``r<k>.<name>``): the mix of a real run (70% NXDOMAIN probes, TXT sets of every
+    size), at the size of a million-answer audit."""
+    from bulkauth.dns.backends.snapshot import parts_dir, read_lines, write_snapshot
+
+    lines = read_lines(recorded)
+    header, entries = lines.header, list(lines.entries())
+    parts = parts_dir(target)
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    with open(parts / "1.ndjson", "wb") as f:
+        n, k = 0, 0
+        while n < answers:
+            prefix = b'{"name":"r%d.' % k
+            for line in entries[: answers - n]:
+                f.write(line.replace(b'{"name":"', prefix, 1) + b"\n")
+            n += min(len(entries), answers - n)
+            k += 1
+    return write_snapshot(target, header, parts)
+
+
+def snapshot_stage(cli: list[str], work: Path, seconds_cap: float) -> dict[str, Any]:
+    """--record-dns and --replay-dns: what recording costs a run (the same `domains` run
+    without and with it, alternated, best of each), a replay of the recorded run (its rate,
+    and whether its records are the same bytes), and loading a 1,000,000-answer snapshot
+    against loading the synthetic internet's zone files, in the same run."""
+    lines = _count_lines(work / "domains.txt")
+    snap = work / "bench.snap"
+    best: dict[str, float] = {}
+    for r in range(2):
+        for variant in ("without", "with"):
+            out = work / f"snapshot-{variant}.ndjson"
+            extra = ["--record-dns", str(snap)] if variant == "with" else []
+            cmd = [*cli, "domains", str(work / "domains.txt"), "-n", NS, "--no-progress", "-o", str(out), *extra]  # fmt: skip
+            log(f"bulkauth domains {variant} --record-dns, round {r + 1}, {lines} lines")
+            secs, rc, err = timed(cmd, None, seconds_cap * 20)
+            if rc != 0:
+                raise RuntimeError(f"{variant} --record-dns: exit {rc}: {err[-300:]}")
+            best[variant] = min(best.get(variant, secs), secs)
+    recorded_out = work / "snapshot-with.ndjson"
+    replay_out = work / "snapshot-replay.ndjson"
+    log("bulkauth domains --replay-dns (NSD untouched: the replay sends nothing)")
+    cmd = [*cli, "domains", str(work / "domains.txt"), "--replay-dns", str(snap), "--no-progress", "-o", str(replay_out)]  # fmt: skip
+    replay_secs, rc, err = timed(cmd, None, seconds_cap * 20)
+    if rc != 0:
+        raise RuntimeError(f"--replay-dns: exit {rc}: {err[-300:]}")
+    big = work / "bench-1m.snap"
+    log(f"a {SNAPSHOT_ANSWERS:,}-answer snapshot from the recorded one")
+    answers = _pad_snapshot(snap, big, SNAPSHOT_ANSWERS)
+    loads: dict[str, list[float]] = {"snapshot": [], "zones": []}
+    for r in range(2):
+        for what, code, arg in (("snapshot", _LOAD_SNAPSHOT, big), ("zones", _LOAD_ZONES, work / "zones")):  # fmt: skip
+            log(f"loading {what} in a fresh process, round {r + 1}")
+            p = subprocess.run([sys.executable, "-c", code, str(arg)], capture_output=True, text=True, cwd=ROOT, timeout=600)  # fmt: skip
+            if p.returncode != 0:
+                raise RuntimeError(f"loading {what}: {p.stderr[-300:]}")
+            loads[what].append(float(p.stdout.split()[0]))
+    zone_files = sum(1 for f in (work / "zones").rglob("*") if f.is_file())
+    zone_bytes = sum(f.stat().st_size for f in (work / "zones").rglob("*") if f.is_file())
+    without, with_ = best["without"], best["with"]
+    return {
+        "lines": lines,
+        "domains_per_s_without": round(lines / without, 1),
+        "domains_per_s_recording": round(lines / with_, 1),
+        # throughput with / without: 0.95 means recording cost 5% of the rate
+        "recording_throughput_ratio": round(without / with_, 3),
+        "recorded_answers": _count_snapshot(snap),
+        "snapshot_bytes": snap.stat().st_size,
+        "domains_per_s_replay": round(lines / replay_secs, 1),
+        "replay_identical": replay_out.read_bytes() == recorded_out.read_bytes(),
+        "load_answers": answers,
+        "load_snapshot_bytes": big.stat().st_size,
+        "load_snapshot_seconds": [round(x, 2) for x in loads["snapshot"]],
+        "load_zones_seconds": [round(x, 2) for x in loads["zones"]],
+        "zone_files": zone_files,
+        "zone_bytes": zone_bytes,
+    }
+
+
+def _count_snapshot(path: Path) -> int:
+    from bulkauth.dns.backends.snapshot import Snapshot
+
+    return Snapshot.load(path).entries
+
+
 # --------------------------------------------------------------------------- spf
 
 
@@ -743,6 +849,13 @@ def table(res: dict[str, Any]) -> str:
                 f" domains/s): --store costs {1 - st['throughput_ratio']:.0%}",
             )
         )
+    sn = res.get("snapshot") or {}
+    if sn.get("recording_throughput_ratio"):
+        r = sn["recording_throughput_ratio"]
+        rows.append(("bulkauth domains --record-dns (same run, best of each)", f"{sn['domains_per_s_recording']:,} domains/s", f"{r:.2f}x the rate without ({sn['domains_per_s_without']:,} domains/s); {sn['recorded_answers']:,} answers, {sn['snapshot_bytes'] / 1e6:.1f} MB"))  # fmt: skip
+        rows.append(("bulkauth domains --replay-dns of that run", f"{sn['domains_per_s_replay']:,} domains/s", "same bytes as the recorded run" if sn["replay_identical"] else "RECORDS DIFFER"))  # fmt: skip
+        snap_s, zone_s = min(sn["load_snapshot_seconds"]), min(sn["load_zones_seconds"])
+        rows.append((f"loading a {sn['load_answers']:,}-answer snapshot ({sn['load_snapshot_bytes'] / 1e6:.1f} MB)", f"{snap_s:.2f} s", f"vs {zone_s:.2f} s for the {sn['zone_files']:,} zone files ({sn['zone_bytes'] / 1e6:.1f} MB) in the same run"))  # fmt: skip
     sp = res.get("spf") or {}
     if isinstance(sp.get("bulkauth"), dict):
         py = sp["pyspf"].get("checks_per_s") if isinstance(sp.get("pyspf"), dict) else None
@@ -783,7 +896,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--memory-cap", type=float, default=1200.0, help="seconds the memory run may take"
     )
-    p.add_argument("--only", choices=["dns", "domains", "store", "spf", "memory"], action="append")
+    p.add_argument(
+        "--only", choices=["dns", "domains", "store", "snapshot", "spf", "memory"], action="append"
+    )
     p.add_argument("--work", type=Path)
     a = p.parse_args(argv)
     mode = "full" if a.full else "quick"
@@ -791,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = a.seconds or (10.0 if a.full else 6.0)
     rounds = a.rounds or (3 if a.full else 2)
     mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
-    only = set(a.only or ["dns", "domains", "store", "spf", "memory"])
+    only = set(a.only or ["dns", "domains", "store", "snapshot", "spf", "memory"])
     work = (a.work or HERE / "work" / mode).resolve()
 
     meta_path = work / "meta.json"
@@ -837,6 +952,8 @@ def main(argv: list[str] | None = None) -> int:
                 stage("domains", lambda: domains_peers(cli, work, 500 if a.full else 200, seconds))
             if "store" in only:
                 stage("store", lambda: store_overhead(cli, work, rounds, seconds))
+            if "snapshot" in only:
+                stage("snapshot", lambda: snapshot_stage(cli, work, seconds))
             if "spf" in only:
                 # 30,000 checks in both modes: a 10,000-check run lasts ~1.3 s, a quarter of it
                 # start-up, so it measured the start as much as the rate (pyspf is timed 12 s)

@@ -21,7 +21,7 @@ import typer
 from bulkauth import __version__
 from bulkauth.dns.resolver import ResolverConfig
 from bulkauth.pipeline.config import RunConfig
-from bulkauth.pipeline.errors import BadInput, WorkerLost
+from bulkauth.pipeline.errors import BadInput, OutputFailed, WorkerLost
 from bulkauth.pipeline.signals import tune_gc
 
 T = TypeVar("T")
@@ -107,6 +107,30 @@ Store = Annotated[
         "in the same pass; `bulkauth schema tables` shows its tables.",
     ),
 ]
+Psl = Annotated[
+    str | None,
+    typer.Option(
+        "--psl",
+        help="The Public Suffix List file to find organisational domains with (default: the "
+        "list packaged with bulkauth; a --replay-dns run: the one the snapshot holds).",
+    ),
+]
+RecordDns = Annotated[
+    str | None,
+    typer.Option(
+        "--record-dns",
+        help="Write every DNS answer the run gets (failures included) to this compressed "
+        "snapshot, for --replay-dns.",
+    ),
+]
+ReplayDns = Annotated[
+    str | None,
+    typer.Option(
+        "--replay-dns",
+        help="Answer DNS only from this snapshot of --record-dns (no query is sent); a "
+        "question it lacks is indeterminate (dns.not_recorded).",
+    ),
+]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -131,6 +155,9 @@ def _run_config(
     progress: ShowProgress = None,
     workers: Workers = None,
     store: Store = None,
+    psl: Psl = None,
+    record_dns: RecordDns = None,
+    replay_dns: ReplayDns = None,
 ) -> RunConfig:
     """The options every command shares, in the order its help lists them, as one RunConfig."""
     from bulkauth.dns.backend import check_nameserver
@@ -150,6 +177,12 @@ def _run_config(
         )
     if backend not in ("auto", "aiodns", "udp"):
         raise typer.BadParameter("choose auto, aiodns or udp", param_hint="--backend")
+    if replay_dns and (zones or nameserver or record_dns):
+        raise typer.BadParameter(
+            "a replay answers only from its snapshot: give no --zones, --nameserver or "
+            "--record-dns with it",
+            param_hint="--replay-dns",
+        )
     parquet = None
     if output is not None and output.lower().endswith(".parquet"):
         from bulkauth.store.parquet import spool_of
@@ -173,6 +206,9 @@ def _run_config(
         workers=workers,
         store=store,
         parquet=parquet,
+        psl=psl,
+        record_dns=record_dns,
+        replay_dns=replay_dns,
     )
 
 
@@ -201,11 +237,15 @@ def _command(
         @functools.wraps(fn)
         def command(**kwargs: Any) -> None:
             config = _run_config(**{name: kwargs.pop(name) for name in names})
+            from bulkauth.pipeline.inputs import load_inputs
+
             try:
+                # before any query: a bad --psl or --replay-dns file is exit 2 with no output
+                load_inputs(config, fn.__name__, kwargs)
                 stopped_by = fn(config=config, **kwargs)
             except BadInput as exc:
                 raise _fail(str(exc)) from None
-            except WorkerLost as exc:
+            except (WorkerLost, OutputFailed) as exc:
                 raise _fail(str(exc), code=1) from None
             except Exception as exc:
                 if _is_store_error(exc):  # the store failed mid-run (disk full, ...)
@@ -231,8 +271,9 @@ def _is_store_error(exc: BaseException) -> bool:
 
 def _nameservers_asked(config: RunConfig) -> list[str] | None:
     """For the run's row: the servers -n names, else the system's (what the live backends
-    ask), so the row says where the answers came from; None when zone files answered."""
-    if config.zones:
+    ask), so the row says where the answers came from; None when zone files or a DNS snapshot
+    (its options say which) answered."""
+    if config.zones or config.replay_dns:
         return None
     if config.nameservers:
         return list(config.nameservers)
@@ -248,16 +289,13 @@ def _open_store(config: RunConfig, command: str, **options: Any) -> Any:
     if config.store is None and config.parquet is None:
         return None
     import shutil
-    from dataclasses import asdict, fields
 
+    from bulkauth.pipeline.inputs import run_options
     from bulkauth.store.parquet import ParquetSink, private_store
     from bulkauth.store.sink import StoreSink
     from bulkauth.store.writer import StoreError
 
-    shared = {
-        f.name: getattr(config, f.name) for f in fields(config) if f.name not in ("zone_set",)
-    }
-    shared["resolver"] = asdict(config.resolver)
+    shared = run_options(config)
     # kept absolute: --resume finds the run again by its output file
     shared["output"] = config.output and str(Path(config.output).resolve())
     private = None
@@ -603,7 +641,8 @@ def schema(
     kind: Annotated[
         str,
         typer.Argument(
-            help="Which record: domains, spf or messages; or 'tables' for the store's DDL."
+            help="Which record: domains, spf, messages or dns-snapshot (a --record-dns line); "
+            "or 'tables' for the store's DDL."
         ),
     ],
 ) -> None:

@@ -51,7 +51,25 @@ PROBLEM: JSON = obj(
 )
 PROBLEMS = array(PROBLEM)
 DNS_FAILURE: JSON = nullable(
-    obj({"name": STRING, "type": STRING, "rcode": STRING}, {"detail": STRING})
+    obj(
+        {
+            "name": STRING,
+            "type": STRING,
+            "rcode": {
+                "type": "string",
+                "description": "SERVFAIL, REFUSED, TIMEOUT, FORMERR, NOTIMP, BADNAME, ERROR; "
+                "NOTRECORDED: --replay-dns and the recorded run never asked this question",
+            },
+        },
+        {
+            "detail": STRING,
+            "code": {
+                "const": "dns.not_recorded",
+                "description": "only with rcode NOTRECORDED: a gap in the DNS snapshot "
+                "replayed, not a DNS failure",
+            },
+        },
+    )
 )
 ERROR: JSON = obj({"code": STRING, "message": STRING})
 
@@ -396,7 +414,12 @@ DKIM_SIGNATURE: JSON = obj(
             **_STR_OR_NULL,
             "description": "the first characters of b=, as Authentication-Results quote it",
         },
-        "problems": PROBLEMS,
+        "problems": {
+            **PROBLEMS,
+            "description": "warnings about a signature that was verified, e.g. "
+            "dkim.signed_after_date: t= is later than the message's Date field, the only "
+            "clock it had (RFC 6376 3.5 lets verifiers ignore future timestamps)",
+        },
     }
 )
 ALIGNMENT: JSON = nullable(
@@ -563,7 +586,21 @@ MESSAGE_OK: JSON = obj(
         "date": TIME,
         "from": obj({"addresses": array(STRING), "domain": _STR_OR_NULL, "fields": INT}),
         "envelope": ENVELOPE,
-        "as_of": obj({"time": TIME, "source": {"enum": ["received", "date", "now", "fixed"]}}),
+        "as_of": obj(
+            {
+                "time": TIME,
+                "source": {
+                    "type": "string",
+                    "pattern": "^(given|received:.+|date|now)$",
+                    "description": "where the verification time came from: given (--as-of "
+                    "TIME), received:<host> (the Received field the --trusted-receiver host "
+                    "wrote), received:top (the receiving hop found without it), date (the "
+                    "sender-written Date field), now (the run's clock). Only against a date "
+                    "clock is a future DKIM t= a warning (dkim.signed_after_date) rather than "
+                    "the error dkim.signed_in_future",
+                },
+            }
+        ),
         "dkim": obj(
             {
                 "result": {
@@ -596,4 +633,66 @@ MESSAGE: JSON = {
     "oneOf": [MESSAGE_OK, MESSAGE_NOT_OK],
 }
 
-SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF, "messages": MESSAGE}
+_SNAPSHOT_HEADER: JSON = obj(
+    {
+        "format": {"const": "bulkauth.dns-snapshot/1"},
+        "bulkauth": {"type": "string", "description": "the version that recorded it"},
+        "created": {"type": "string", "description": "when the run started, ISO 8601 UTC"},
+        "run": obj(
+            {
+                "command": {"enum": ["domains", "messages", "spf"]},
+                "argv": array(STRING),
+                "options": {"type": "object", "description": "every option of the run"},
+            }
+        ),
+        "psl": obj(
+            {
+                "source": {"type": "string", "description": "packaged, or the --psl file"},
+                "version": {**_STR_OR_NULL, "description": "the list's own VERSION line"},
+                "sha256": STRING,
+                "text": {"type": "string", "description": "the list itself, for the replay"},
+            }
+        ),
+    }
+)
+_SNAPSHOT_ANSWER: JSON = obj(
+    {
+        "name": {"type": "string", "description": "the question's name, no trailing dot"},
+        "type": {"type": "string", "description": "the question's type: A, TXT, MX, ..."},
+        "rcode": {
+            "type": "string",
+            "description": "NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR, NOTIMP, BADNAME, "
+            "ERROR, or TIMEOUT (no answer before --timeout)",
+        },
+        "ttl": INT,
+        "records": {
+            "type": "array",
+            "description": "A/AAAA/NS/PTR/CNAME: text; MX: [preference, exchange]; TXT/SPF: the "
+            "record's strings, each text if UTF-8, else {hex}",
+        },
+        "size": {"type": "integer", "description": "bytes of the DNS message, 0 if unknown"},
+        "at": {"type": "number", "description": "when the answer came, POSIX seconds"},
+        "server": {
+            "type": "string",
+            "description": "the nameserver HOST:PORT that answered (the servers given, when "
+            "the backend cannot say which), or zones:PATH",
+        },
+    },
+    {"cnames": array(STRING), "detail": STRING},
+)
+SNAPSHOT: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.dns-snapshot/1",
+    "title": "bulkauth DNS snapshot line",
+    "description": "One line of a --record-dns snapshot (gzip of NDJSON): the header first, "
+    "then one answer per line as it came off the wire (failures and timeouts included), "
+    "then the end line with the count.",
+    "oneOf": [_SNAPSHOT_HEADER, _SNAPSHOT_ANSWER, obj({"end": obj({"answers": INT})})],
+}
+
+SCHEMAS: dict[str, JSON] = {
+    "domains": DOMAIN,
+    "spf": SPF,
+    "messages": MESSAGE,
+    "dns-snapshot": SNAPSHOT,
+}

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Generic, TypeVar
 
+from bulkauth.core.common.model import Rcode
 from bulkauth.pipeline.config import RunConfig, load_zones
 from bulkauth.pipeline.errors import BadInput
+from bulkauth.pipeline.inputs import finish_recording, input_notes
 from bulkauth.pipeline.jobs import Job, Output, choose_workers, run_job
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.progress import RunProgress
@@ -99,11 +101,21 @@ def _run(
         sink.close()
         progress.close()
     outcome = result.outcome
+    # a run stopped by a signal keeps what it recorded too: a resumed run carries it on
+    recorded = finish_recording(config)
     if extra is not None:
         extra.end(outcome.stopped_by)
     outcome.skipped = skipped
     stopped = None
     if source.resume is not None and outcome.stopped_by is not None:
         stopped = signal.Signals(outcome.stopped_by).name
-    progress.summary(result.counters, result.backend, skipped, stopped, zones=config.zone_set)
+    notes = input_notes(config, result.counters.by_rcode.get(Rcode.NOTRECORDED.value, 0))
+    progress.summary(
+        result.counters,
+        result.backend,
+        skipped,
+        stopped,
+        zones=config.zone_set,
+        notes=[*notes, recorded] if recorded else notes,
+    )
     return outcome

@@ -40,6 +40,17 @@ class RunConfig:
     parquet: str | None = None
     #: the zone files of --zones, once loaded (a ZoneSet), shared by forked worker processes
     zone_set: Any = None
+    #: --psl FILE: the Public Suffix List to use instead of the packaged one
+    psl: str | None = None
+    #: --record-dns FILE: write every DNS answer the run's backend gives to this snapshot
+    record_dns: str | None = None
+    #: --replay-dns FILE: answer only from this snapshot
+    replay_dns: str | None = None
+    #: the snapshot of --replay-dns, once loaded, shared by forked worker processes
+    snapshot: Any = None
+    #: --record-dns: the folder each process writes its part to, and the snapshot's header
+    record_parts: str | None = None
+    record_header: dict[str, Any] | None = None
 
 
 def load_zones(config: RunConfig) -> Any:
@@ -54,7 +65,33 @@ def load_zones(config: RunConfig) -> Any:
 
 
 def make_backend(config: RunConfig) -> Backend:
-    """The backend the options ask for: zone files, or live DNS over aiodns or our UDP client."""
+    """The backend the options ask for: a snapshot, zone files, or live DNS over our UDP client
+    or aiodns; recording every answer into a part of the snapshot with --record-dns."""
+    backend = _answering_backend(config)
+    if config.record_parts is None:
+        return backend
+    from bulkauth.dns.backends.snapshot import RecordingBackend, new_part
+
+    return RecordingBackend(backend, new_part(config.record_parts), answered_by(config))
+
+
+def answered_by(config: RunConfig) -> str:
+    """Where a run's answers come from, as a snapshot entry names it when the backend cannot
+    say which of its servers answered."""
+    if config.zones:
+        return f"zones:{config.zones}"
+    if config.nameservers:
+        return ",".join(config.nameservers)
+    from bulkauth.dns.backends.udp import system_nameservers
+
+    return ",".join(system_nameservers())
+
+
+def _answering_backend(config: RunConfig) -> Backend:
+    if config.snapshot is not None:
+        from bulkauth.dns.backends.snapshot import ReplayBackend
+
+        return ReplayBackend(config.snapshot)
     if config.zones:
         from bulkauth.dns.backends.zonefile import ZoneBackend
 

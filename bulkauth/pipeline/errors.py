@@ -15,3 +15,8 @@ class BadInput(Exception):
 
 class WorkerLost(Exception):
     """A worker process died (killed, out of memory); the output is whole up to its last line."""
+
+
+class OutputFailed(Exception):
+    """An output other than the records could not be written (the --record-dns snapshot: the
+    disk full, the folder gone); the records themselves are whole."""

@@ -162,6 +162,7 @@ async def check_item(
                 block=plan.block,
                 history=options.check.key_history,
                 arc_verifier=options.check.arc_verifier,
+                clock_trusted=plan.as_of.trusted,
             )
         else:
             sigs, arc = [], None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bulkauth.core.common.model import Counters
@@ -105,9 +106,11 @@ class RunProgress:
         skipped: int = 0,
         stopped: str | None = None,
         zones: Any = None,
+        notes: Sequence[str] = (),
     ) -> None:
         """The run's summary on stderr; ``zones``: the ZoneSet of --zones, whose origins it names
-        (a wrong origin would otherwise only show as REFUSED answers)."""
+        (a wrong origin would otherwise only show as REFUSED answers); ``notes``: lines about
+        the run's other inputs and outputs (the PSL, a DNS snapshot)."""
         elapsed = time.monotonic() - self.started
         done = sum(self.by_status.values())
         lines = [
@@ -129,6 +132,7 @@ class RunProgress:
         )
         if zones is not None:
             lines.append(f"zones: {zones.describe()}")
+        lines.extend(notes)
         if stopped:
             lines.append(
                 f"stopped by {stopped}: rerun with --resume -o FILE to continue where it stopped"

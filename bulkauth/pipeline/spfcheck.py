@@ -8,6 +8,7 @@ from bulkauth.core.spf.evaluate import IncludeMemo, SpfResult, check_mailfrom, p
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.command import Source, run_command
 from bulkauth.pipeline.config import RunConfig, make_backend
+from bulkauth.pipeline.inputs import finish_recording
 from bulkauth.pipeline.jobs import Job, Work
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.records import Record, line_records
@@ -99,4 +100,5 @@ async def run_spf_one(
         result = await check_one(resolver, ip, sender, helo, trace=True)
     finally:
         await resolver.aclose()
+    finish_recording(config)
     return result_record(ip, sender, helo, result), result

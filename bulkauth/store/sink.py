@@ -17,25 +17,23 @@ from __future__ import annotations
 
 import os
 import uuid
-from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from typing import Any
 
 import orjson
 
 from bulkauth import __version__
+from bulkauth.core.common import psl
 from bulkauth.store.rows import COMMANDS
 from bulkauth.store.writer import RunInfo, StoreWriter, now
 
 _SCHEMAS = {command: schema for schema, command in COMMANDS.items()}
 
 
-def psl_version() -> str | None:
-    """The Public Suffix List's version: that of the package that bundles it (core.common.psl)."""
-    try:
-        return f"publicsuffixlist {version('publicsuffixlist')}"
-    except PackageNotFoundError:
-        return None
+def psl_version() -> str:
+    """The Public Suffix List the run uses (packaged, --psl, or a replayed snapshot's): its
+    VERSION line and SHA-256."""
+    return psl.identity().label()
 
 
 class StoreSink:

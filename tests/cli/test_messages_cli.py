@@ -232,7 +232,7 @@ def test_options_are_checked(mail: Path) -> None:
             "2020-01-01T00:00:00Z",
         ).stdout
     )
-    assert {r["as_of"]["source"] for r in fixed} == {"fixed"}
+    assert {r["as_of"]["source"] for r in fixed} == {"given"}
     # signed in 2023, judged in 2020: every signature is from the future
     assert {s["code"] for r in fixed for s in r["dkim"]["signatures"]} == {"dkim.signed_in_future"}
     # ARC judges t= at the same clock

@@ -38,6 +38,12 @@ class Rcode(enum.StrEnum):
     BADNAME = "BADNAME"
     #: anything else: connection refused, malformed reply, a loop of CNAMEs, ...
     ERROR = "ERROR"
+    #: --replay-dns: the recorded run never asked this question, so nothing can be said
+    NOTRECORDED = "NOTRECORDED"
+
+
+#: the code a DNS failure carries when the question is missing from a --replay-dns snapshot
+NOT_RECORDED_CODE = "dns.not_recorded"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -154,6 +160,9 @@ class DnsFailure:
         d = {"name": self.name, "type": self.rtype, "rcode": self.rcode}
         if self.detail:
             d["detail"] = self.detail
+        if self.rcode == "NOTRECORDED":
+            # not a DNS failure but a gap in the snapshot: a code of its own to filter on
+            d["code"] = NOT_RECORDED_CODE
         return d
 
     @classmethod

@@ -493,9 +493,13 @@ def verify_signature(
     as_of: float,
     crypto: Crypto = "openssl",
     history: KeyHistory | None = None,
+    clock_trusted: bool = True,
 ) -> SignatureResult:
     """Verify one DKIM-Signature field (RFC 6376 6.1); with a key ``history``, its values
-    are tried when today's key fails for a key reason (bulkauth.core.dkim.history)."""
+    are tried when today's key fails for a key reason (bulkauth.core.dkim.history).
+    ``clock_trusted``: ``as_of`` is a receiver's (or the user's) clock, by which a future ``t=``
+    fails the signature; when it is the sender-written Date, a future ``t=`` is a warning and
+    the signature is verified."""
     res = SignatureResult(index)
     sig = signature_tags(header[1])
     if sig is None:
@@ -581,10 +585,19 @@ def verify_signature(
                 f"q={tag_text(sig[b'q'])} offers no dns/txt",
             )
     if res.t is not None and res.t > as_of + CLOCK_SKEW:
-        return res.done(
-            "permerror",
-            "dkim.signed_in_future",
-            f"t={res.t} is later than the verification time {int(as_of)}",
+        if clock_trusted:
+            return res.done(
+                "permerror",
+                "dkim.signed_in_future",
+                f"t={res.t} is later than the verification time {int(as_of)}",
+            )
+        res.problems.append(
+            Problem(
+                "dkim.signed_after_date",
+                "warning",
+                f"t={res.t} is later than the message's Date ({int(as_of)}), the only clock "
+                "it has: verified anyway (RFC 6376 3.5)",
+            )
         )
     if res.x is not None and res.x < as_of - CLOCK_SKEW:
         return res.done(
@@ -815,9 +828,11 @@ def verify_dkim(
     malformed: str | None = None,
     history: KeyHistory | None = None,
     hashes: MessageHashes | None = None,
+    clock_trusted: bool = True,
 ) -> list[SignatureResult]:
     """Verify every DKIM-Signature of a message. Never raises. ``hashes``: the message's body
-    hashes when the caller shares them with the ARC verifier."""
+    hashes when the caller shares them with the ARC verifier; ``clock_trusted``: see
+    verify_signature."""
     sigs = dkim_headers(headers)
     msg = hashes if hashes is not None else MessageHashes(headers, body)
     out: list[SignatureResult] = []
@@ -839,7 +854,9 @@ def verify_dkim(
             )
             continue
         try:
-            out.append(verify_signature(msg, idx, header, keys, as_of, crypto, history))
+            out.append(
+                verify_signature(msg, idx, header, keys, as_of, crypto, history, clock_trusted)
+            )
         except Exception as exc:  # dkimpy on input nobody foresaw: a verdict, not a crash
             out.append(
                 SignatureResult(idx).done(

@@ -99,7 +99,7 @@ def plan_message(raw: bytes, options: CheckOptions, now: float) -> Plan:
         block=block,
         author=author_domain(block),
         envelope=env,
-        as_of=as_of_time(options.as_of, env.received, block, now),
+        as_of=as_of_time(options.as_of, env.received, block, now, options.trusted_receiver),
         results=results,
         receiver=receiver,
         key_names=key_names(block.headers) if signed else [],
@@ -294,9 +294,11 @@ def verify_crypto(
     block: HeaderBlock | None = None,
     history: KeyHistory | None = None,
     arc_verifier: ArcVerifier = "bulkauth",
+    clock_trusted: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Everything CPU-bound about one message: its DKIM signatures and ARC chain. ``block``:
-    the message's header block when the caller has parsed it already. Never raises.
+    the message's header block when the caller has parsed it already; ``clock_trusted``:
+    whether ``as_of`` may fail a signature for a future ``t=`` (``AsOf.trusted``). Never raises.
     """
     try:
         block, body = message_parts(raw, block)
@@ -305,7 +307,15 @@ def verify_crypto(
     # one body canonicalisation for the DKIM signatures and the AMSs alike
     hashes = MessageHashes(block.headers, body)
     sigs = verify_dkim(
-        block.headers, body, keys, as_of, crypto, block.malformed, hashes=hashes, history=history
+        block.headers,
+        body,
+        keys,
+        as_of,
+        crypto,
+        block.malformed,
+        hashes=hashes,
+        history=history,
+        clock_trusted=clock_trusted,
     )
     arc_out: dict[str, Any] | None = None
     if arc and arc_verifier == "dkimpy":
@@ -337,6 +347,7 @@ def verify_message(
             block=plan.block,
             history=opts.key_history,
             arc_verifier=opts.arc_verifier,
+            clock_trusted=plan.as_of.trusted,
         )
         if plan.signed
         else ([], None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from bulkauth.core.message.headers import HeaderBlock, Source
+from bulkauth.core.message.headers import HeaderBlock
 
 if TYPE_CHECKING:  # received.py reads its dates with this module
     from bulkauth.core.message.received import Received
@@ -91,22 +91,48 @@ AsOfMode = Literal["received", "now"] | float
 
 @dataclass(slots=True)
 class AsOf:
+    """The verification time and where it came from (``source``):
+
+    - ``given``: --as-of TIME;
+    - ``received:<host>``: the Received field the --trusted-receiver host wrote;
+    - ``received:top``: the receiving hop found without --trusted-receiver (the topmost
+      Received field with a from clause);
+    - ``date``: the sender-written Date field;
+    - ``now``: the clock of the run (--as-of now, or a message with no usable date at all).
+    """
+
     time: float
-    source: Source
+    source: str
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a DKIM ``t=`` later than this time may fail a signature. A receiver's clock
+        (a Received field), one the user gave, or the run's own is trusted; a Date field is
+        written by the sender and may be years off, so against it a future ``t=`` is only
+        reported (RFC 6376 3.5 lets verifiers ignore future timestamps)."""
+        return self.source != "date"
 
     def to_dict(self) -> dict[str, object]:
         return {"time": iso(self.time), "source": self.source}
 
 
-def as_of_time(mode: AsOfMode, hop: Received | None, block: HeaderBlock, now: float) -> AsOf:
-    """The time DKIM ``t=``/``x=`` are judged at: a fixed time, now, or the delivery time (the
-    receiving hop's Received date, else the Date field, else now)."""
+def as_of_time(
+    mode: AsOfMode,
+    hop: Received | None,
+    block: HeaderBlock,
+    now: float,
+    trusted_receiver: str | None = None,
+) -> AsOf:
+    """The time DKIM ``t=``/``x=`` are judged at: a given time, now, or the delivery time (the
+    receiving hop's Received date, else the Date field, else now). ``hop`` is the receiving
+    hop: the one ``trusted_receiver`` wrote when that is given."""
     if isinstance(mode, float | int) and not isinstance(mode, bool):
-        return AsOf(float(mode), "fixed")
+        return AsOf(float(mode), "given")
     if mode == "now":
         return AsOf(now, "now")
     if hop is not None and hop.time is not None:
-        return AsOf(hop.time, "received")
+        host = (hop.by or "").lower().rstrip(".") if trusted_receiver else ""
+        return AsOf(hop.time, f"received:{host or 'top'}")
     date = parse_date(block.first("Date"))
     if date is not None:
         return AsOf(date, "date")

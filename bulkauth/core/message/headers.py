@@ -314,7 +314,4 @@ Source = Literal[
     "authentication-results",
     "received-envelope-from",
     "received",
-    "date",
-    "now",
-    "fixed",
 ]

@@ -494,21 +494,27 @@ class UdpBackend:
         return [s.label for s in self._servers]
 
     async def query(self, q: Query) -> Answer:
+        return (await self.query_from(q))[0]
+
+    async def query_from(self, q: Query) -> tuple[Answer, str]:
+        """The answer and the server that gave it (HOST:PORT; "" when none was asked), which a
+        recorded DNS snapshot names."""
         if self._closed:
-            return Answer(Rcode.ERROR, detail="backend closed")
+            return Answer(Rcode.ERROR, detail="backend closed"), ""
         try:
             wire, key = build_query(q, 0, self.edns_payload)
         except WireError as exc:
-            return Answer(Rcode.BADNAME, detail=str(exc))
+            return Answer(Rcode.BADNAME, detail=str(exc)), ""
         server = self._servers[0] if self._single else self._rotation.pick()
         try:
             outcome = await self._udp(server, q, wire, key, self.edns_payload > 0)
             if isinstance(outcome, Answer):
-                return outcome
-            return await self._slow(server, q, outcome, wire, key)
+                return outcome, server.label
+            return await self._slow(server, q, outcome, wire, key), server.label
         except OSError as exc:
             server.note_failure()
-            return Answer(Rcode.ERROR, detail=f"{server.label}: {exc.__class__.__name__}: {exc}")
+            detail = f"{server.label}: {exc.__class__.__name__}: {exc}"
+            return Answer(Rcode.ERROR, detail=detail), server.label
 
     async def _udp(
         self, server: _Server, q: Query, wire: bytearray, key: bytes, edns: bool

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
 
 import pytest
 
+from bulkauth.core.common import psl
 from bulkauth.core.common.psl import org_domain, public_suffix, same_organisation, to_ascii
 from tests.paths import suite
 
@@ -77,3 +80,58 @@ def test_same_organisation() -> None:
     assert same_organisation("rua.example.com", "example.com")
     assert not same_organisation("example.net", "example.com")
     assert not same_organisation("a.github.io", "b.github.io")
+
+
+@pytest.fixture
+def packaged_afterwards() -> Iterator[None]:
+    yield
+    psl.use(_packaged(), "packaged")
+
+
+def _packaged() -> bytes:
+    import importlib.resources
+
+    return (
+        importlib.resources.files("publicsuffixlist")
+        .joinpath("public_suffix_list.dat")
+        .read_bytes()
+    )
+
+
+def test_the_packaged_list_says_what_it_is() -> None:
+    identity = psl.identity()
+    assert identity.source == "packaged"
+    assert identity.sha256 == hashlib.sha256(_packaged()).hexdigest()
+    assert identity.version and re.fullmatch(r"\d{4}-\d\d-\d\d_[\d-]+_UTC", identity.version)
+    assert identity.label() == f"{identity.version} sha256:{identity.sha256}"
+
+
+def test_another_list_changes_the_organisational_domains(packaged_afterwards: None) -> None:
+    assert org_domain("a.b.example.com") == "example.com"  # cached from here on
+    mine = (
+        b"// VERSION: mine-1\n// ===BEGIN ICANN DOMAINS===\ncom\n*.example.com\n!www.example.com\n"
+    )
+    identity = psl.use(mine, "my.dat")
+    assert identity == psl.PslIdentity("my.dat", "mine-1", hashlib.sha256(mine).hexdigest())
+    assert org_domain("a.b.example.com") == "a.b.example.com"  # the cache went with the list
+    assert public_suffix("www.example.com") == "example.com"  # the exception rule
+    assert public_suffix("x.co.uk") == "uk"  # co.uk is not in this list
+    assert psl.text() == mine.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\xff\xfecom\n", "not UTF-8 text"),
+        (b"com\nnet\n", "no '// ===BEGIN ICANN DOMAINS===' line"),
+        (b"// ===BEGIN ICANN DOMAINS===\ncom\nexample.com A 192.0.2.1\n", "line 3: 'example.com A 192.0.2.1' is not a rule"),
+        (b"// ===BEGIN ICANN DOMAINS===\ndomain,selector\n", "line 2"),
+        (b"// ===BEGIN ICANN DOMAINS===\n// only comments\n", "it holds no rules"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_list_is_refused_with_the_reason(data: bytes, why: str) -> None:
+    before = psl.identity()
+    with pytest.raises(psl.PslError, match=re.escape(why)) as caught:
+        psl.use(data, "junk.txt")
+    assert str(caught.value).startswith("junk.txt: not a Public Suffix List")
+    assert psl.identity() == before  # the list in use is kept

@@ -41,9 +41,10 @@ def verify(
     keys: dict[str, KeyRecord] | None = None,
     as_of: float = T0 + 60,
     crypto: str = "openssl",
+    clock_trusted: bool = True,
 ) -> list[dict[str, Any]]:
     table = {KEY: ok(rsa_key().txt)} if keys is None else keys
-    sigs, _ = verify_crypto(msg, table, as_of, crypto)  # type: ignore[arg-type]
+    sigs, _ = verify_crypto(msg, table, as_of, crypto, clock_trusted=clock_trusted)  # type: ignore[arg-type]
     return sigs
 
 
@@ -198,6 +199,17 @@ def test_t_is_judged_at_the_as_of_time() -> None:
     assert one(signed, as_of=T0 - 3_600) == ("pass", None)  # within the 10-hour skew allowance
 
 
+def test_a_future_t_against_an_untrusted_clock_is_a_warning() -> None:
+    signed = sign(BASE_MSG, "example.com", at=T0)
+    (sig,) = verify(signed, as_of=T0 - 86_400, clock_trusted=False)
+    assert (sig["result"], sig["code"]) == ("pass", None)
+    assert [p["code"] for p in sig["problems"]] == ["dkim.signed_after_date"]
+    # verified anyway means verified: a tampered body still fails
+    (bad,) = verify(signed.replace(b"tomorrow", b"today"), as_of=T0 - 86_400, clock_trusted=False)
+    assert (bad["result"], bad["code"]) == ("fail", "dkim.body_hash_mismatch")
+    assert [p["code"] for p in bad["problems"]] == ["dkim.signed_after_date"]
+
+
 def test_expiry_is_judged_at_delivery() -> None:
     # dkimpy's sign() has no x=: build the signature with its gen_header over our own tags
     from bench.mailgen import openssl_signing
@@ -232,6 +244,8 @@ def test_expiry_is_judged_at_delivery() -> None:
     msg = b"DKIM-Signature: " + value + BASE_MSG
     assert one(msg, as_of=T0 + 3_600) == ("pass", None)  # delivered within the day: valid
     assert one(msg, as_of=time.time()) == ("permerror", "dkim.expired")  # judged today: expired
+    # expiry keeps its rule whatever the clock: a Date clock past x= is expired too
+    assert one(msg, as_of=time.time(), clock_trusted=False) == ("permerror", "dkim.expired")
     assert (
         dkim.verify(msg, dnsfunc=lambda n, timeout=5: pair.txt.encode()) is False
     )  # dkimpy's clock

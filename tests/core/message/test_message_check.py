@@ -60,7 +60,7 @@ def test_a_good_message() -> None:
         "example.com",
     )
     assert d["alignment"]["dkim"]["aligned"] and d["alignment"]["spf"]["aligned"]
-    assert r["as_of"] == {"time": "2023-11-14T22:14:00Z", "source": "received"}
+    assert r["as_of"] == {"time": "2023-11-14T22:14:00Z", "source": "received:top"}
     assert r["arc"]["result"] == "none" and r["history"] is None and r["problems"] == []
     assert r["from"] == {"addresses": ["alice@example.com"], "domain": "example.com", "fields": 1}
 
@@ -197,6 +197,32 @@ def test_as_of_options() -> None:
         check(SIGNED, as_of=1_600_000_000.0)["dkim"]["signatures"][0]["code"]
         == "dkim.signed_in_future"
     )
+
+
+def test_a_future_t_fails_only_against_a_clock_a_receiver_would_trust() -> None:
+    # signed a day after the message's Date and its Received date
+    late = sign(BASE_MSG, "example.com", at=1_700_000_000.0 + 86_400)
+    # no Received field: the Date field is the clock; the signature is verified, with a warning
+    r = check(late)
+    assert r["as_of"]["source"] == "date"
+    sig = r["dkim"]["signatures"][0]
+    assert (sig["result"], sig["code"]) == ("pass", None)
+    assert [(p["code"], p["severity"]) for p in sig["problems"]] == [
+        ("dkim.signed_after_date", "warning")
+    ]
+    assert r["dmarc"]["result"] == "pass"
+    # the receiver's Received date (found, or named by --trusted-receiver): an error
+    for trusted in (None, "mx.example.net"):
+        r = check(RECEIVED + late, trusted_receiver=trusted)
+        sig = r["dkim"]["signatures"][0]
+        assert (sig["result"], sig["code"]) == ("permerror", "dkim.signed_in_future")
+    assert check(RECEIVED + late, trusted_receiver="mx.example.net")["as_of"]["source"] == (
+        "received:mx.example.net"
+    )
+    # a time given with --as-of: an error too
+    r = check(late, as_of=1_700_000_000.0)
+    assert r["as_of"]["source"] == "given"
+    assert r["dkim"]["signatures"][0]["code"] == "dkim.signed_in_future"
 
 
 def test_not_a_message() -> None:
