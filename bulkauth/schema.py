@@ -596,4 +596,101 @@ MESSAGE: JSON = {
     "oneOf": [MESSAGE_OK, MESSAGE_NOT_OK],
 }
 
-SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF, "messages": MESSAGE}
+# -- bulkauth.diff/1 (`bulkauth diff`) -----------------------------------------------------------
+
+
+def _transition(values: JSON) -> JSON:
+    return obj({"old": values, "new": values})
+
+
+_STR_NULL: JSON = nullable(STRING)
+_DIFF_PROBLEM: JSON = obj(
+    {"section": STRING, "code": STRING, "severity": STRING, "message": _STR_NULL}
+)
+_DIFF_KEY: JSON = obj(
+    {
+        "selector": STRING,
+        "key_sha256": _STR_NULL,
+        "key_type": _STR_NULL,
+        "key_bits": nullable(INT),
+        "revoked": BOOL,
+    }
+)
+_DIFF_WHERE: JSON = obj(
+    {},
+    {
+        "source": _STR_NULL,
+        "line": nullable(INT),
+        "path": _STR_NULL,
+        "index": nullable(INT),
+        "status": _STR_NULL,
+        "posture": _STR_NULL,
+        "dkim": _STR_NULL,
+        "spf": _STR_NULL,
+        "dmarc": _STR_NULL,
+        "arc": _STR_NULL,
+        "disposition": _STR_NULL,
+    },
+)
+DIFF: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.diff/1",
+    "title": "bulkauth diff record",
+    "description": "One line of `bulkauth diff OLD NEW`: one per domain (or message) that "
+    "changed, was added or was removed, sorted by key. Unchanged items have no line.",
+    **obj(
+        {
+            "schema": {"const": "bulkauth.diff/1"},
+            "kind": {"enum": ["domain", "message"]},
+            "key": {
+                "type": "string",
+                "description": "domain: the A-label name (for an input that is not a domain, "
+                "the text as written); message: 'id:' + Message-ID, else 'at:' + path#index",
+            },
+            "change": {"enum": ["changed", "added", "removed"]},
+            "direction": {
+                "enum": ["worse", "better", "mixed", "neutral"],
+                "description": "worse: the posture fell, a section went from valid to missing "
+                "or invalid, or an error/warning code appeared (a message: a result or "
+                "disposition fell); better: the reverse; mixed: both (a regression too); "
+                "neutral: neither, and every added or removed item",
+            },
+        },
+        {
+            "old": _DIFF_WHERE,
+            "new": _DIFF_WHERE,
+            "status": _transition(_STR_NULL),
+            "posture": _transition(_STR_NULL),
+            "sections": {"type": "object", "additionalProperties": _transition(_STR_NULL)},
+            "problems": obj({"appeared": array(_DIFF_PROBLEM), "resolved": array(_DIFF_PROBLEM)}),
+            "records": obj(
+                {},
+                {
+                    "spf": _transition(array(STRING)),
+                    "dmarc": _transition(_STR_NULL),
+                    "mx": _transition(array(STRING)),
+                },
+            ),
+            "dkim_keys": obj(
+                {},
+                {
+                    "appeared": array(_DIFF_KEY),
+                    "disappeared": array(_DIFF_KEY),
+                    "rotated": array(obj({"selector": STRING, "old": _DIFF_KEY, "new": _DIFF_KEY})),
+                },
+            ),
+            "spf_tree": obj(
+                {},
+                {
+                    "appeared": array(STRING),
+                    "disappeared": array(STRING),
+                    "lookups": _transition(nullable(INT)),
+                },
+            ),
+            "results": {"type": "object", "additionalProperties": _transition(_STR_NULL)},
+            "signatures": _transition(array(STRING)),
+        },
+    ),
+}
+
+SCHEMAS: dict[str, JSON] = {"domains": DOMAIN, "spf": SPF, "messages": MESSAGE, "diff": DIFF}
