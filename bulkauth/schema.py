@@ -42,12 +42,40 @@ STATE: JSON = {
     "description": "valid: present, no errors; invalid: present with errors; missing: "
     "authoritatively absent (NXDOMAIN/NODATA); indeterminate: DNS failed after retries",
 }
+FIX: JSON = {
+    **obj(
+        {
+            "records": array(
+                obj(
+                    {
+                        "name": STRING,
+                        "type": {"enum": ["TXT", "MX"]},
+                        "value": {
+                            **nullable(STRING),
+                            "description": "the record to publish; null: remove `replaces`. "
+                            "Text in <angle brackets> is for you to fill in (a new key)",
+                        },
+                        "replaces": {
+                            **nullable(STRING),
+                            "description": "the published record this one takes the place of",
+                        },
+                    }
+                )
+            ),
+            "why": STRING,
+        },
+        {"note": STRING},
+    ),
+    "description": "the remedy: DNS changes that make the problem go away (bulkauth's tests "
+    "apply each kind to a zone and audit again), why, and what to do next or beware of",
+}
 PROBLEM: JSON = obj(
     {
         "code": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"},
         "severity": {"enum": ["error", "warning", "info"]},
         "message": STRING,
-    }
+    },
+    {"fix": FIX},
 )
 PROBLEMS = array(PROBLEM)
 DNS_FAILURE: JSON = nullable(

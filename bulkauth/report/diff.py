@@ -163,9 +163,9 @@ def _direction(worse: bool, better: bool) -> Direction:
 
 def _ranked(rank: dict[str, int], old: str | None, new: str | None) -> tuple[bool, bool]:
     """(got worse, got better) when both ends are ranked; neither otherwise."""
-    if old not in rank or new not in rank:
+    if old is None or new is None or old not in rank or new not in rank:
         return False, False
-    return rank[new] > rank[old], rank[new] < rank[old]  # type: ignore[index]
+    return rank[new] > rank[old], rank[new] < rank[old]
 
 
 def _verdict(record: dict[str, Any]) -> str | None:
@@ -363,12 +363,10 @@ def diff_message(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | N
 
 def diff_pair(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
     """One item of two runs, either side possibly absent."""
-    if old is None and new is None:
-        return None
+    if new is None:
+        return removed(old) if old is not None else None
     if old is None:
         return added(new)
-    if new is None:
-        return removed(old)
     if _kind(new) == "message":
         return diff_message(old, new)
     return diff_domain(old, new)
