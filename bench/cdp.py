@@ -1,8 +1,9 @@
 """A small Chrome DevTools protocol client: headless Chromium on a loopback debugging port,
 one page, commands and events over the websocket (the `websockets` package).
 
-Only what the report's browser test needs: open a page, evaluate JavaScript, collect console
-errors and uncaught exceptions, take a screenshot.
+What the report's browser test (tests/report/test_browser.py) and its bench stage
+(bench/report.py) need: open a page, evaluate JavaScript, collect console errors and uncaught
+exceptions, take a screenshot.
 """
 
 from __future__ import annotations
@@ -20,29 +21,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import pytest
 import websockets
-
-from tests.paths import REQUIRE_ENV
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 
-def chromium_or_skip() -> str:
-    """The Chromium binary; else skip with the reason (fail where the suites are required:
-    CI installs Chromium with the Makefile's system-deps)."""
-    found = os.environ.get("BULKAUTH_CHROMIUM") or next(
+def find_chromium() -> str | None:
+    """The Chromium binary: $BULKAUTH_CHROMIUM, else the first of CANDIDATES on the PATH."""
+    return os.environ.get("BULKAUTH_CHROMIUM") or next(
         (p for c in CANDIDATES if (p := shutil.which(c))), None
     )
-    if found:
-        return found
-    reason = (
-        "headless Chromium not found (Debian package chromium; `make install` installs it "
-        "as root, or set BULKAUTH_CHROMIUM): the report's browser test needs it"
-    )
-    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason} ({REQUIRE_ENV} is set)", pytrace=False)
-    pytest.skip(reason)
 
 
 class Page:
