@@ -43,8 +43,6 @@ def mended_dmarc(text: str | None, where: str, parked: bool, enforce: bool = Fal
     parked domain, quarantine when `enforce`), and a rua to receive the reports."""
     rec = parse_dmarc(text) if text else None
     policy = "reject" if parked else "quarantine" if enforce else (rec.p if rec else None) or "none"
-    if enforce and rec is not None and rec.p in ("quarantine", "reject") and not parked:
-        policy = rec.p
     tags = ["v=DMARC1", f"p={policy}"]
     if rec is not None:
         if "sp" in rec.tags and rec.sp is not None:
