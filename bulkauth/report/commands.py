@@ -9,8 +9,8 @@ from typing import IO, TextIO
 
 import orjson
 
-from bulkauth.report.diff import Summary, diff_pair
-from bulkauth.report.runs import RunError, open_run, paired
+from bulkauth.report.diff import Summary
+from bulkauth.report.runs import RunError, diffs, open_run
 
 
 def diff_command(
@@ -34,11 +34,9 @@ def diff_command(
         out: IO[bytes] = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115
         summary = Summary()
         try:
-            for x, y in paired(a, b, tmpdir):
-                d = diff_pair(x.record() if x else None, y.record() if y else None)
-                if d is not None:
-                    summary.add(d)
-                    out.write(orjson.dumps(d) + b"\n")
+            for d in diffs(a, b, tmpdir):
+                summary.add(d)
+                out.write(orjson.dumps(d) + b"\n")
         finally:
             if output:
                 out.close()

@@ -27,8 +27,8 @@ import orjson
 
 from bulkauth import __version__
 from bulkauth.report import charts
-from bulkauth.report.diff import SECTIONS, Summary, diff_pair, problems_of
-from bulkauth.report.runs import Run, paired, records
+from bulkauth.report.diff import SECTIONS, Summary, domain_key, message_key, problems_of
+from bulkauth.report.runs import Run, diffs, records
 from bulkauth.report.stats import POSTURES, STATES, DomainStats, MessageStats
 
 #: items per detail chunk: small enough to decompress at a click, large enough to compress
@@ -314,10 +314,7 @@ def _compare(
     changes: dict[str, Change] = {}
     summary = Summary()
     removed: list[dict[str, Any]] = []
-    for a, b in paired(previous, current, tmpdir):
-        d = diff_pair(a.record() if a else None, b.record() if b else None)
-        if d is None:
-            continue
+    for d in diffs(previous, current, tmpdir):
         summary.add(d)
         if d["change"] == "removed":
             if len(removed) < MAX_CHANGES_LISTED:
@@ -346,8 +343,6 @@ def write_report(
     removed: list[dict[str, Any]] = []
     if previous is not None:
         changes, summary, removed = _compare(previous, run, tmpdir)
-    from bulkauth.report.diff import domain_key, message_key
-
     table: Table | None = None
     dstats, mstats = DomainStats(), MessageStats()
     for r in records(run):
