@@ -5,8 +5,8 @@ Usage: python data/change_sample.py OUTDIR   -> OUTDIR/domains.txt and OUTDIR/zo
 
 Each change is one kind of difference the diff reports: a DKIM key rotated, one added, one
 gone; a DMARC policy tightened and one broken; an SPF record fixed, one moved to a provider
-(its include tree changes), one record newly published; an MX moved; a domain dropped from
-the list and one added.
+(its include tree changes), one newly published, one given a term that can never match; an
+MX moved; a domain dropped from the list and one added.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ EDITS: dict[str, list[tuple[str, str]]] = {
     "softfail.example": [('"v=spf1 mx ~all"', '"v=spf1 mx include:_spf.mailcloud.example ~all"')],
     # SPF: published where there was none
     "nospf.example": [("_dmarc IN TXT", '@ IN TXT "v=spf1 mx -all"\n_dmarc IN TXT')],
+    # SPF: a widely copied example term pasted in: host bits set, and a multicast range
+    "unknownmod.example": [
+        ('"v=spf1 mx -all foo=bar"', '"v=spf1 mx ip4:234.5.6.78/24 -all foo=bar"')
+    ],
     # MX: moved to its own host
     "mxcname.example": [
         (

@@ -88,6 +88,16 @@ def test_posture_sections_problems_and_record_text(night: tuple[dict[str, Any], 
     }
 
 
+def test_a_term_that_can_never_match(night: tuple[dict[str, Any], str]) -> None:
+    d = night[0]["unknownmod.example"]
+    assert {p["code"] for p in d["problems"]["appeared"]} == {
+        "spf.ip_host_bits",
+        "spf.ip_not_public",
+    }
+    # warnings: the posture stays, but a new warning code is a regression
+    assert d["direction"] == "worse" and "posture" not in d
+
+
 def test_include_tree_changes(night: tuple[dict[str, Any], str]) -> None:
     tree = night[0]["softfail.example"]["spf_tree"]
     assert "include:_spf.mailcloud.example [ok]" in tree["appeared"]
