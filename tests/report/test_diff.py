@@ -271,3 +271,13 @@ def test_a_message_whose_dmarc_result_fell() -> None:
         "disposition": {"old": "none", "new": "reject"},
     }
     assert diff_pair(msg("fail", "reject"), msg("pass", "none"))["direction"] == "better"  # type: ignore[index]
+
+
+def test_gzipped_runs(sample_run: Path, next_run: Path, runs: Path) -> None:
+    import gzip
+
+    packed = runs / "next.ndjson.gz"
+    packed.write_bytes(gzip.compress(next_run.read_bytes()))
+    assert bulkauth("diff", str(sample_run), str(packed)).stdout == (
+        bulkauth("diff", str(sample_run), str(next_run)).stdout
+    )
