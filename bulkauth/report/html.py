@@ -457,6 +457,14 @@ def _message_overview(s: MessageStats) -> str:
     results = [(sec, _counted(c)) for sec, c in s.results.items()]
     gone = sorted(s.key_gone.items(), key=lambda x: (-x[1], x[0]))[:20]
     gone_html = "".join(f"<tr><td>{escape(k)}</td><td class='num'>{n:,}</td></tr>" for k, n in gone)
+    saved = sorted(s.saved_by_history.items(), key=lambda x: (-x[1], x[0]))[:20]
+    saved_html = (
+        "<table class='small'><tr><th>key</th><th>signatures</th></tr>"
+        + "".join(f"<tr><td>{escape(k)}</td><td class='num'>{n:,}</td></tr>" for k, n in saved)
+        + "</table>"
+        if saved
+        else "<p class='empty'>none (or no key history was given)</p>"
+    )
     disp = sorted(s.disposition.items(), key=lambda x: -sum(x[1].values()))[:30]
     disp_rows = "".join(
         f"<tr><td>{escape(dom)}</td>"
@@ -471,6 +479,7 @@ def _message_overview(s: MessageStats) -> str:
 <figure><figcaption>DKIM failure reasons (signatures)</figcaption>{charts.hbars(_counted(s.dkim_failures)[:15], title="DKIM failures", colours=False)}</figure>
 <figure><figcaption>Signatures failing because the key is gone ({s.key_gone_passed_then:,} of them passed when the message arrived)</figcaption>
 <table class="small"><tr><th>key</th><th>signatures</th></tr>{gone_html}</table></figure>
+<figure><figcaption>Signatures saved by the key history ({sum(s.saved_by_history.values()):,}: verified with a key DNS no longer serves)</figcaption>{saved_html}</figure>
 <figure><figcaption>DMARC disposition by From domain</figcaption>
 <table class="small"><tr><th>From domain</th><th>none</th><th>quarantine</th><th>reject</th></tr>{disp_rows}</table></figure>
 </div></section>"""

@@ -97,6 +97,8 @@ class MessageStats:
     dkim_failures: BoundedCounter = field(default_factory=BoundedCounter)
     key_gone: BoundedCounter = field(default_factory=BoundedCounter)
     key_gone_passed_then: int = 0
+    #: signatures verified with a key from the key history (today's key gone or changed)
+    saved_by_history: BoundedCounter = field(default_factory=BoundedCounter)
     disposition: dict[str, BoundedCounter] = field(default_factory=dict)
     codes: BoundedCounter = field(default_factory=BoundedCounter)
     code_example: dict[str, str] = field(default_factory=dict)
@@ -115,6 +117,8 @@ class MessageStats:
         for sig in (r.get("dkim") or {}).get("signatures") or ():
             if sig.get("result") != "pass":
                 self.dkim_failures.bump(str(sig.get("code") or sig.get("result")))
+            if sig.get("key_source") == "history" and sig.get("result") == "pass":
+                self.saved_by_history.bump(f"{sig.get('s')}._domainkey.{sig.get('d')}")
             if sig.get("code") in ("dkim.key_not_found", "dkim.key_revoked"):
                 self.key_gone.bump(f"{sig.get('s')}._domainkey.{sig.get('d')}")
                 if then.get((sig.get("d"), sig.get("s"))) == "pass":
