@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-deps
 	@$(BIN)/python -m compileall -q bulkauth
 
-# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf);
-# installed only when missing and when we may (root with apt-get).
+# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, and
+# headless Chromium for the HTML report's browser test); installed only when missing and when
+# we may (root with apt-get).
 system-deps:
 	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -26,6 +27,12 @@ system-deps:
 	      || echo "warning: could not install nsd/dnsperf; tests that need NSD will say so"; \
 	    systemctl disable --now nsd >/dev/null 2>&1 || service nsd stop >/dev/null 2>&1 || true; \
 	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+	      || echo "warning: could not install chromium; the report's browser test will say so"; \
+	  else echo "note: install chromium (Debian package) for the report's browser test"; fi; \
 	fi
 
 # Public conformance data that packages ship in their source distributions, for a clone without
@@ -57,6 +64,12 @@ demo: install
 	@echo "--- full records: demo.ndjson (try: jq . demo.ndjson | less)"
 	@echo "--- the same records in the DuckDB store demo.duckdb; DMARC policies by count (SQL: bulkauth/store/queries.py):"
 	@$(BIN)/python -c "import duckdb; from bulkauth.store.queries import DMARC_POLICIES as q; c = duckdb.connect('demo.duckdb', read_only=True); [print(f'{p:12} {n}') for p, n in c.execute(q.sql).fetchall()]"
+	@echo "--- the next night: a changed copy of the sample world (data/change_sample.py), what changed, and the report:"
+	@$(BIN)/python data/change_sample.py demo-next >/dev/null
+	@$(BIN)/bulkauth domains demo-next/domains.txt --zones demo-next/zones --no-progress -o demo-next.ndjson 2>/dev/null
+	$(BIN)/bulkauth diff demo.ndjson demo-next.ndjson -o demo-diff.ndjson
+	$(BIN)/bulkauth report demo-next.ndjson --previous demo.ndjson -o demo-report.html --title "bulkauth demo: the sample world, the next night"
+	@echo "--- open demo-report.html in a browser (it needs no network); the diff records: demo-diff.ndjson"
 
 test: install suites
 	$(BIN)/python -m pytest -q
@@ -81,4 +94,4 @@ bench-full: install
 	$(BIN)/python -m bench.storeload --records 1000000
 
 clean:
-	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb .pytest_cache .mypy_cache .ruff_cache bench/work
+	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work

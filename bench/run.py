@@ -17,6 +17,9 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
    results compared; ``--record-dns`` against the same run without it, a ``--replay-dns`` of
    the recording, and loading a 1,000,000-answer snapshot against loading the zone files;
 5. ``--full`` (or ``--only memory --memory-lines N``): peak memory (PSS and RSS of the process tree) of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
+6. ``report`` (bench/report.py): ``bulkauth diff`` and ``bulkauth report --previous`` over two
+   100,000-domain runs (``--report-domains N``): time, peak RSS, HTML size, against GNU sort and
+   an orjson pass; the time headless Chromium takes to open the report, filter, show an item.
 
 Results: a table on stdout and ``bench/results/<date>-<quick|full>.json`` (machine, versions).
 """
@@ -872,6 +875,11 @@ def table(res: dict[str, Any]) -> str:
         ag = sp.get("results_agree") or {}
         if ag:
             notes.append(f"spf results, bulkauth == pyspf: {ag['same']}/{ag['compared']}")
+    rep = res.get("report") or {}
+    if "diff" in rep:
+        from bench import report
+
+        notes.append(report.table(rep))
     mem = res.get("memory")
     if mem and "peak_rss_mib" in mem:
         flat = " -> ".join(f"{x['pss_mib']:.0f}" for x in mem.get("rss_samples", []))
@@ -897,7 +905,12 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-cap", type=float, default=1200.0, help="seconds the memory run may take"
     )
     p.add_argument(
-        "--only", choices=["dns", "domains", "store", "snapshot", "spf", "memory"], action="append"
+        "--only",
+        choices=["dns", "domains", "store", "snapshot", "spf", "memory", "report"],
+        action="append",
+    )
+    p.add_argument(
+        "--report-domains", type=int, default=100_000, help="domains of the report stage's runs"
     )
     p.add_argument("--work", type=Path)
     a = p.parse_args(argv)
@@ -906,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = a.seconds or (10.0 if a.full else 6.0)
     rounds = a.rounds or (3 if a.full else 2)
     mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
-    only = set(a.only or ["dns", "domains", "store", "snapshot", "spf", "memory"])
+    only = set(a.only or ["dns", "domains", "store", "snapshot", "spf", "memory", "report"])
     work = (a.work or HERE / "work" / mode).resolve()
 
     meta_path = work / "meta.json"
@@ -960,6 +973,10 @@ def main(argv: list[str] | None = None) -> int:
                 stage("spf", lambda: spf_peers(cli, work, SPF_CHECKS, seconds * 2))
             if "memory" in only and mem_lines:
                 stage("memory", lambda: memory_run(cli, work, mem_lines, a.memory_cap))
+            if "report" in only:
+                from bench import report
+
+                stage("report", lambda: report.run(work, a.report_domains, nameserver=NS))
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     partial = "" if a.only is None else "-" + "-".join(sorted(only))

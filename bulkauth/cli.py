@@ -641,8 +641,8 @@ def schema(
     kind: Annotated[
         str,
         typer.Argument(
-            help="Which record: domains, spf, messages or dns-snapshot (a --record-dns line); "
-            "or 'tables' for the store's DDL."
+            help="Which record: domains, spf, messages, diff or dns-snapshot (a --record-dns "
+            "line); or 'tables' for the store's DDL."
         ),
     ],
 ) -> None:
@@ -698,6 +698,62 @@ def export(
     from bulkauth.store.commands import export_command
 
     code = export_command(store, parquet, run=run, since=since)
+    if code:
+        raise typer.Exit(code)
+
+
+OptionalStore = Annotated[
+    str | None,
+    typer.Option("--store", help="Read runs given by id from this DuckDB results store."),
+]
+TmpDir = Annotated[
+    str | None,
+    typer.Option("--tmpdir", help="Where to spill the sort of large runs (default: $TMPDIR)."),
+]
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier run: NDJSON file (.gz too) or run id.")],
+    new: Annotated[str, typer.Argument(help="The later run: NDJSON file (.gz too) or run id.")],
+    *,
+    store: OptionalStore = None,
+    output: Output = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="'regressions': exit 1 when any item got worse."),
+    ] = None,
+    tmpdir: TmpDir = None,
+) -> None:
+    """What changed between two runs: a bulkauth.diff/1 NDJSON line per domain (or message)
+    that changed, was added or removed; counts by kind of change on stderr."""
+    from bulkauth.report.commands import diff_command
+
+    code = diff_command(old, new, store=store, output=output, fail_on=fail_on, tmpdir=tmpdir)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="The run: NDJSON file (.gz too) or run id.")],
+    *,
+    output: Annotated[str, typer.Option("--output", "-o", help="The HTML file to write.")],
+    previous: Annotated[
+        str | None,
+        typer.Option("--previous", help="An earlier run: the report shows what changed since."),
+    ] = None,
+    store: OptionalStore = None,
+    title: Annotated[str | None, typer.Option("--title", help="The report's title.")] = None,
+    tmpdir: TmpDir = None,
+) -> None:
+    """One self-contained HTML file (no network needed) for people: overview charts, what
+    changed, every domain with its findings and the record to publish for each fix."""
+    from bulkauth.report.commands import report_command
+
+    code = report_command(
+        run, previous=previous, store=store, output=output, title=title, tmpdir=tmpdir
+    )
     if code:
         raise typer.Exit(code)
 

@@ -42,12 +42,40 @@ STATE: JSON = {
     "description": "valid: present, no errors; invalid: present with errors; missing: "
     "authoritatively absent (NXDOMAIN/NODATA); indeterminate: DNS failed after retries",
 }
+FIX: JSON = {
+    **obj(
+        {
+            "records": array(
+                obj(
+                    {
+                        "name": STRING,
+                        "type": {"enum": ["TXT", "MX"]},
+                        "value": {
+                            **nullable(STRING),
+                            "description": "the record to publish; null: remove `replaces`. "
+                            "Text in <angle brackets> is for you to fill in (a new key)",
+                        },
+                        "replaces": {
+                            **nullable(STRING),
+                            "description": "the published record this one takes the place of",
+                        },
+                    }
+                )
+            ),
+            "why": STRING,
+        },
+        {"note": STRING},
+    ),
+    "description": "the remedy: DNS changes that make the problem go away (bulkauth's tests "
+    "apply each kind to a zone and audit again), why, and what to do next or beware of",
+}
 PROBLEM: JSON = obj(
     {
         "code": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"},
         "severity": {"enum": ["error", "warning", "info"]},
         "message": STRING,
-    }
+    },
+    {"fix": FIX},
 )
 PROBLEMS = array(PROBLEM)
 DNS_FAILURE: JSON = nullable(
@@ -690,9 +718,107 @@ SNAPSHOT: JSON = {
     "oneOf": [_SNAPSHOT_HEADER, _SNAPSHOT_ANSWER, obj({"end": obj({"answers": INT})})],
 }
 
+# -- bulkauth.diff/1 (`bulkauth diff`) -----------------------------------------------------------
+
+
+def _transition(values: JSON) -> JSON:
+    return obj({"old": values, "new": values})
+
+
+_STR_NULL: JSON = nullable(STRING)
+_DIFF_PROBLEM: JSON = obj(
+    {"section": STRING, "code": STRING, "severity": STRING, "message": _STR_NULL}
+)
+_DIFF_KEY: JSON = obj(
+    {
+        "selector": STRING,
+        "key_sha256": _STR_NULL,
+        "key_type": _STR_NULL,
+        "key_bits": nullable(INT),
+        "revoked": BOOL,
+    }
+)
+_DIFF_WHERE: JSON = obj(
+    {},
+    {
+        "source": _STR_NULL,
+        "line": nullable(INT),
+        "path": _STR_NULL,
+        "index": nullable(INT),
+        "status": _STR_NULL,
+        "posture": _STR_NULL,
+        "dkim": _STR_NULL,
+        "spf": _STR_NULL,
+        "dmarc": _STR_NULL,
+        "arc": _STR_NULL,
+        "disposition": _STR_NULL,
+    },
+)
+DIFF: JSON = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "bulkauth.diff/1",
+    "title": "bulkauth diff record",
+    "description": "One line of `bulkauth diff OLD NEW`: one per domain (or message) that "
+    "changed, was added or was removed, sorted by key. Unchanged items have no line.",
+    **obj(
+        {
+            "schema": {"const": "bulkauth.diff/1"},
+            "kind": {"enum": ["domain", "message"]},
+            "key": {
+                "type": "string",
+                "description": "domain: the A-label name (for an input that is not a domain, "
+                "the text as written); message: 'id:' + Message-ID, else 'at:' + path#index",
+            },
+            "change": {"enum": ["changed", "added", "removed"]},
+            "direction": {
+                "enum": ["worse", "better", "mixed", "neutral"],
+                "description": "worse: the posture fell, a section went from valid to missing "
+                "or invalid, or an error/warning code appeared (a message: a result or "
+                "disposition fell); better: the reverse; mixed: both (a regression too); "
+                "neutral: neither, and every added or removed item",
+            },
+        },
+        {
+            "old": _DIFF_WHERE,
+            "new": _DIFF_WHERE,
+            "status": _transition(_STR_NULL),
+            "posture": _transition(_STR_NULL),
+            "sections": {"type": "object", "additionalProperties": _transition(_STR_NULL)},
+            "problems": obj({"appeared": array(_DIFF_PROBLEM), "resolved": array(_DIFF_PROBLEM)}),
+            "records": obj(
+                {},
+                {
+                    "spf": _transition(array(STRING)),
+                    "dmarc": _transition(_STR_NULL),
+                    "mx": _transition(array(STRING)),
+                },
+            ),
+            "dkim_keys": obj(
+                {},
+                {
+                    "appeared": array(_DIFF_KEY),
+                    "disappeared": array(_DIFF_KEY),
+                    "rotated": array(obj({"selector": STRING, "old": _DIFF_KEY, "new": _DIFF_KEY})),
+                },
+            ),
+            "spf_tree": obj(
+                {},
+                {
+                    "appeared": array(STRING),
+                    "disappeared": array(STRING),
+                    "lookups": _transition(nullable(INT)),
+                },
+            ),
+            "results": {"type": "object", "additionalProperties": _transition(_STR_NULL)},
+            "signatures": _transition(array(STRING)),
+        },
+    ),
+}
+
 SCHEMAS: dict[str, JSON] = {
     "domains": DOMAIN,
     "spf": SPF,
     "messages": MESSAGE,
+    "diff": DIFF,
     "dns-snapshot": SNAPSHOT,
 }

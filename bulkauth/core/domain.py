@@ -13,6 +13,13 @@ from bulkauth.core.common.step import Step, parallel
 from bulkauth.core.dkim.probe import DkimAudit, audit_dkim, mark_parked
 from bulkauth.core.dmarc.audit import DmarcAudit, audit_dmarc
 from bulkauth.core.dmarc.discovery import Method
+from bulkauth.core.fixes import (
+    destination_fixes,
+    dkim_fixes,
+    dmarc_fix,
+    park_fix,
+    transport_fixes,
+)
 from bulkauth.core.mta_sts import audit_mta_sts
 from bulkauth.core.mx import MxAudit, audit_mx
 from bulkauth.core.spf.audit import SpfAudit, audit_spf
@@ -67,6 +74,7 @@ def audit_domain(
         got["dkim"] = dkim = mark_parked(dkim)
     if "bimi" in got:
         got["bimi"] = yield from _bimi_with_fallback(domain, got["bimi"], dmarc)
+    _fixes(domain, got, parked)
     return {
         "exists": mx.domain_exists if mx is not None else None,
         "posture": (
@@ -76,6 +84,20 @@ def audit_domain(
         ),
         **{s: got[s].to_dict() if s in got else None for s in SECTIONS},
     }
+
+
+def _fixes(domain: str, got: dict[str, Any], parked: bool) -> None:
+    """The record to publish, on each problem that has one (core/fixes.py)."""
+    spf, dmarc, dkim, mx = (got.get(s) for s in POSTURE_SECTIONS)
+    if dmarc is not None:
+        dmarc_fix(dmarc, parked, mx.domain_exists if mx is not None else None)
+        destination_fixes(dmarc)
+    if dkim is not None:
+        dkim_fixes(domain, dkim)
+    if spf is not None and dmarc is not None and mx is not None:
+        park_fix(domain, spf, dmarc, mx)
+    if mx is not None:
+        transport_fixes(domain, mx, got.get("mta_sts"), got.get("tls_rpt"))
 
 
 def is_parked(spf: SpfAudit, mx: MxAudit) -> bool:

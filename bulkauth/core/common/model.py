@@ -122,15 +122,62 @@ Severity = Literal["error", "warning", "info"]
 
 
 @dataclass(frozen=True, slots=True)
+class DnsChange:
+    """One record to publish: ``value`` at ``name`` (type ``rtype``), taking the place of
+    ``replaces`` when that is given; ``value`` None means: remove ``replaces``."""
+
+    name: str
+    rtype: str
+    value: str | None
+    replaces: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "type": self.rtype,
+            "value": self.value,
+            "replaces": self.replaces,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """The remedy of a problem: the DNS changes that make it go away, one sentence of why,
+    and what to do next or beware of (``note``), when there is something."""
+
+    records: tuple[DnsChange, ...]
+    why: str
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"records": [r.to_dict() for r in self.records], "why": self.why}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """A finding with a stable code. Codes never change meaning once published."""
 
     code: str
     severity: Severity
     message: str
+    fix: Fix | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "severity": self.severity, "message": self.message}
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+        }
+        if self.fix is not None:
+            d["fix"] = self.fix.to_dict()
+        return d
+
+    def fixed_by(self, fix: Fix | None) -> Problem:
+        """This problem carrying `fix` (problems are values: a new one)."""
+        return self if fix is None else Problem(self.code, self.severity, self.message, fix)
 
 
 class State(enum.StrEnum):

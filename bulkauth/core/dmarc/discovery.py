@@ -98,6 +98,9 @@ class DmarcDiscovery:
     subdomain_policy: Policy | None = None  # for its existing subdomains
     problems: list[Problem] = field(default_factory=list)
     failure: DnsFailure | None = None
+    #: every DMARC-looking record at the domain's own _dmarc name, also those receivers
+    #: discard (several, v= not first): what a fix must replace
+    own_records: list[str] = field(default_factory=list)
 
 
 def _failed(domain: str, method: Method, level: _Level, org: str | None) -> DmarcDiscovery:
@@ -198,6 +201,7 @@ def _discover_psl(d: str, org: str | None, levels: list[_Level]) -> DmarcDiscove
     if own.answer.failed:
         return _failed(d, "psl", own, org)
     disc = DmarcDiscovery(d, "psl", State.VALID, org_domain=org, problems=_own_problems(own))
+    disc.own_records = [r.text for r in own.records + own.rejected]
     parent = levels[1] if len(levels) > 1 else None
     if own.single is not None:
         rec = own.single
@@ -242,6 +246,7 @@ def _discover_tree(d: str, levels: list[_Level]) -> DmarcDiscovery:
     if own.answer.failed:
         return _failed(d, "tree", own, None)
     disc = DmarcDiscovery(d, "tree", State.VALID, problems=_own_problems(own))
+    disc.own_records = [r.text for r in own.records + own.rejected]
     if own.single is not None:
         rec = own.single
         _finish(disc, rec, d)

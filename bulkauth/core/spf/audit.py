@@ -38,6 +38,7 @@ from bulkauth.core.spf.evaluate import (
     query_name,
     select_records,
 )
+from bulkauth.core.spf.fix import Fixer, Node
 from bulkauth.core.spf.macro import MacroString, MacroValues, expand
 from bulkauth.core.spf.record import (
     Mechanism,
@@ -47,6 +48,7 @@ from bulkauth.core.spf.record import (
     is_spf_record,
     try_parse_record,
 )
+from bulkauth.core.spf.terms import check_ip_term, is_public_domain
 
 #: distinct include/redirect domains fetched per audit (a hostile tree cannot run away)
 MAX_DOMAINS = 100
@@ -165,7 +167,7 @@ def audit_spf(domain: str) -> Step[SpfAudit]:
         return audit
     memo: dict[Query, Answer] = {txt_q: txt}
     truncated = yield from _fetch_tree(name, memo)
-    walker = _Walker(memo)
+    walker = _Walker(memo, is_public_domain(name))
     root = walker.node(name, [])
     audit.tree = root
     audit.lookups = root.lookups
@@ -178,12 +180,51 @@ def audit_spf(domain: str) -> Step[SpfAudit]:
         if (p.code, p.message) not in seen:
             seen.add((p.code, p.message))
             audit.problems.append(p)
+    if not walker.failures and root.record is not None:
+        _attach_fix(audit, root, walker, memo)
     if any(p.severity == "error" for p in audit.problems):
         audit.state = State.INVALID
     elif walker.failures:
         audit.state = State.INDETERMINATE
         audit.dns_failure = walker.failures[0]
     return audit
+
+
+#: problems a change to the domain's own record mends (SpfFixer)
+FIXABLE = frozenset(
+    {
+        "spf.too_many_lookups",
+        "spf.too_many_void_lookups",
+        "spf.plus_all",
+        "spf.neutral_all",
+        "spf.void_lookup",
+        "spf.ip_host_bits",
+        "spf.ip_not_public",
+    }
+)
+
+
+def _attach_fix(audit: SpfAudit, root: SpfNode, walker: _Walker, memo: dict[Query, Answer]) -> None:
+    """The corrected record, on each problem of the domain's own record that it mends (the
+    included records' problems are their publishers' to fix)."""
+    own = {id(p) for p in root.problems}
+    summary = (
+        "spf.too_many_lookups",
+        "spf.too_many_void_lookups",
+        "spf.plus_all",
+        "spf.neutral_all",
+    )
+    targets = [
+        i
+        for i, p in enumerate(audit.problems)
+        if p.code in FIXABLE and (id(p) in own or p.code in summary)
+    ]
+    if not targets or root.record is None:
+        return
+    nodes = {d: Node(n.record, n.status, n.lookups, n.void_lookups) for d, n in walker.done.items()}
+    fix = Fixer(root.domain, nodes, memo.get, walker.public).fix(root.record)
+    for i in targets:
+        audit.problems[i] = audit.problems[i].fixed_by(fix)
 
 
 def _summary_problems(audit: SpfAudit, root: SpfNode, truncated: bool) -> list[Problem]:
@@ -338,8 +379,10 @@ def _fetch_tree(root: str, memo: dict[Query, Answer]) -> Step[bool]:
 class _Walker:
     """Builds the tree from fetched answers; each domain's subtree is computed once."""
 
-    def __init__(self, memo: dict[Query, Answer]) -> None:
+    def __init__(self, memo: dict[Query, Answer], public: bool = True) -> None:
         self.memo = memo
+        #: a public domain's record: private and documentation ranges are flagged too
+        self.public = public
         self.done: dict[str, SpfNode] = {}
         self.all_problems: list[Problem] = []
         self.failures: list[DnsFailure] = []
@@ -402,6 +445,8 @@ class _Walker:
         for m in rec.mechanisms:
             passes = m.qualifier == "+"
             kind = m.kind
+            for f in check_ip_term(m, self.public):
+                self._problem(node, f.code, "warning", f"{domain}: {f.message}")
             if kind == "all":
                 if node.all_qualifier is None:
                     node.all_qualifier = m.qualifier

@@ -1,0 +1,112 @@
+"""ip4:/ip6: terms that can never match a sending host, and the term meant instead.
+
+Two mistakes are common. A network written with host bits set under its prefix
+(``ip4:234.5.6.78/24``, from a widely copied example record): receivers mask the address, so
+the term means 234.5.6.0/24, which is rarely what the author had in mind and always worth
+writing out. And ranges no mail can come from on the internet: multicast, loopback, "this
+network", link-local and the reserved 240/4 never send mail anywhere; private (RFC 1918, CGNAT,
+unique-local), benchmarking and documentation ranges cannot reach a receiver across the
+internet, so they are flagged in public domains only: a record under a special-use name
+(RFC 2606 / RFC 6761: .example, example.com, .test, .invalid, .localhost) or an internal one (.internal,
+.local, home.arpa) may well mean them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from bulkauth.core.spf.record import Mechanism
+
+#: ranges no sending host is ever in
+NEVER: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "'this network' (RFC 791)"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved (RFC 1112)"),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "loopback"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
+)
+#: ranges no host on the internet sends from: wrong in a public domain's record
+NOT_PUBLIC: tuple[tuple[str, str], ...] = (
+    ("10.0.0.0/8", "private (RFC 1918)"),
+    ("172.16.0.0/12", "private (RFC 1918)"),
+    ("192.168.0.0/16", "private (RFC 1918)"),
+    ("100.64.0.0/10", "shared address space (RFC 6598, carrier-grade NAT)"),
+    ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("192.0.2.0/24", "documentation (RFC 5737)"),
+    ("198.51.100.0/24", "documentation (RFC 5737)"),
+    ("203.0.113.0/24", "documentation (RFC 5737)"),
+    ("fc00::/7", "unique-local (RFC 4193)"),
+    ("2001:db8::/32", "documentation (RFC 3849)"),
+)
+NON_PUBLIC_SUFFIXES = (
+    "example",
+    "example.com",
+    "example.net",
+    "example.org",
+    "test",
+    "invalid",
+    "localhost",
+    "local",
+    "internal",
+    "home.arpa",
+)
+
+_NEVER = [(ipaddress.ip_network(n), why) for n, why in NEVER]
+_NOT_PUBLIC = [(ipaddress.ip_network(n), why) for n, why in NOT_PUBLIC]
+
+
+def is_public_domain(domain: str) -> bool:
+    """False under special-use and internal names, where any range may be meant."""
+    d = domain.rstrip(".").lower()
+    return not any(d == s or d.endswith("." + s) for s in NON_PUBLIC_SUFFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class TermFinding:
+    code: str
+    message: str
+    #: the term meant instead; None when the term should go
+    corrected: str | None
+
+
+def check_ip_term(m: Mechanism, public: bool) -> list[TermFinding]:
+    """What is wrong with one ip4/ip6 term (nothing for other kinds)."""
+    if m.kind not in ("ip4", "ip6"):
+        return []
+    out: list[TermFinding] = []
+    written = m.text.split(":", 1)[1].split("/", 1)[0] if ":" in m.text else ""
+    try:
+        address = ipaddress.ip_address(written)
+    except ValueError:
+        return []
+    net = ipaddress.ip_network(f"{address}/{m.prefix}", strict=False)
+    qualifier = "" if m.qualifier == "+" else m.qualifier
+    corrected = f"{qualifier}{m.kind}:{net.network_address}" + (
+        f"/{m.prefix}" if m.prefix != net.max_prefixlen else ""
+    )
+    if int(address) != int(net.network_address):
+        out.append(
+            TermFinding(
+                "spf.ip_host_bits",
+                f"{m.text!r} has host bits set under its /{m.prefix} prefix: receivers read "
+                f"it as {net} (write {corrected!r}, or the prefix you meant)",
+                corrected,
+            )
+        )
+    for block, why in _NEVER + (_NOT_PUBLIC if public else []):
+        if net.version == block.version and net.subnet_of(block):  # type: ignore[arg-type]
+            out.append(
+                TermFinding(
+                    "spf.ip_not_public",
+                    f"{m.text!r}: {net} is {why}: no mail to other domains comes from it, "
+                    "so the term never matches",
+                    None,
+                )
+            )
+            break
+    return out
