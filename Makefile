@@ -86,11 +86,13 @@ check: lint typecheck test
 bench: install
 	$(BIN)/python -m bench.run --quick
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 1 --big-mb 100
+	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
+	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
 
 clean:

@@ -8,6 +8,9 @@ Writes, under ``--out``:
 - ``zones/``: one RFC 1035 zone per domain (DKIM keys, SPF, DMARC) for ``--zones`` or a server;
 - ``truth.jsonl``: per message, the expected result of each signature and of the ARC chain.
 
+``rotate_zones`` writes the rotation world of issue 13 from those zones: the same DNS some
+time later, each DKIM key record kept, replaced by another key, or removed (seeded).
+
 Messages through the mailing list carry an ARC chain: the list seals instance 1 (a fifth of
 them written ``ARC-Message-Signature:i=1;``, with no space after the colon, as some senders
 do), and a third go on through a forwarder that seals instance 2. Chain faults, drawn from
@@ -31,6 +34,8 @@ import argparse
 import base64
 import json
 import random
+import re
+import shutil
 import time
 import zlib
 from collections.abc import Iterator
@@ -366,6 +371,49 @@ def generate(
     }
     (out / "meta.json").write_text(json.dumps(meta))
     return meta
+
+
+_DKIM_TXT = re.compile(r"^(?P<owner>\S+\._domainkey)\s+IN\s+TXT\s+(?P<rdata>.+)$")
+
+
+def rotate_zones(
+    src: Path, dst: Path, seed: int = 1, kept: float = 1 / 3, removed: float = 1 / 3
+) -> dict[str, str]:
+    """Copy the zones in ``src`` to ``dst`` with their DKIM keys rotated: of the key records,
+    sorted and shuffled by ``seed``, the first ``kept`` share stay, the last ``removed`` share
+    are gone, and the rest publish another key of the zones (a value that owner never had).
+    Every other line is copied as it is. Returns ``{"<owner> <zone file>": "kept" |
+    "replaced" | "removed"}``."""
+    files = sorted(src.glob("*.zone"))
+    texts = {f.name: f.read_text().splitlines() for f in files}
+    records = [
+        (name, n, m["owner"], m["rdata"])
+        for name, lines in texts.items()
+        for n, line in enumerate(lines)
+        if (m := _DKIM_TXT.match(line))
+    ]
+    values = sorted({r[3] for r in records})
+    rng = random.Random(seed)
+    order = list(range(len(records)))
+    rng.shuffle(order)
+    n_kept, n_removed = round(len(records) * kept), round(len(records) * removed)
+    plan: dict[str, str] = {}
+    for pos, i in enumerate(order):
+        name, n, owner, rdata = records[i]
+        if pos < n_kept:
+            fate = "kept"
+        elif pos >= len(records) - n_removed:
+            fate = "removed"
+            texts[name][n] = f"; {owner} removed by rotate_zones"
+        else:
+            fate = "replaced"
+            texts[name][n] = f"{owner} IN TXT {rng.choice([v for v in values if v != rdata])}"
+        plan[f"{owner} {name}"] = fate
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    for name, lines in texts.items():
+        (dst / name).write_text("\n".join(lines) + "\n")
+    return dict(sorted(plan.items()))
 
 
 def main() -> None:

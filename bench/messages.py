@@ -25,6 +25,17 @@ each and their ratio; then both validators alone, in this process, over the mess
 ARC fields; and every chain's verdict from both, side by side.
 
     python -m bench.messages --arc --messages 2000 --rounds 5
+
+``--key-history`` measures only the DKIM key history (issue 13) on the same mailbox with its
+keys rotated: a ``bulkauth messages --zones ORIGINAL --store H`` run builds the history (the
+audit a user ran while the keys were published: the store records each key it verified with),
+``mailgen.rotate_zones`` writes the DNS of later (a third of the key records kept, a third
+replaced by another key, a third removed), then ``bulkauth messages --zones ROTATED`` without
+and with ``--key-history H``, alternating for ``--rounds`` pairs: the share of signatures that
+pass live, by history and fail in each, messages/second of each and their ratio, and how many
+signatures the truth says must fail passed by history (must be 0).
+
+    python -m bench.messages --key-history --messages 5000 --rounds 3
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import datetime as dt
 import json
 import mailbox
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -43,7 +55,7 @@ from typing import Any
 import dkim
 import dns.zone
 
-from bench.mailgen import generate
+from bench.mailgen import generate, rotate_zones
 from bench.run import precompile
 
 HERE = Path(__file__).resolve().parent
@@ -245,6 +257,122 @@ def print_arc(res: dict[str, Any]) -> None:
         print(f"    {v:5}  {k}")
 
 
+def _signature_shares(out: Path, truth: Path) -> dict[str, Any]:
+    """Signatures by how they came out (live pass, history pass, failed), messages by their
+    DKIM pass source, the codes of the failed signatures, and the history passes of signatures
+    the generator made to fail (tampered, signed with a key never published)."""
+    sigs = {"live": 0, "history": 0, "failed": 0}
+    msgs: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    seen_later = wrong_passes = 0
+    with open(out, "rb") as f, open(truth, "rb") as t:
+        for line, tline in zip(f, t, strict=True):
+            dk = json.loads(line).get("dkim", {})
+            src = str(dk.get("pass_source"))
+            msgs[src] = msgs.get(src, 0) + 1
+            expect = [s["expect"] for s in json.loads(tline)["signatures"]]
+            for s, want in zip(dk.get("signatures", []), expect, strict=True):
+                if s["result"] != "pass":
+                    sigs["failed"] += 1
+                    codes[s["code"]] = codes.get(s["code"], 0) + 1
+                    continue
+                sigs["live" if s.get("key_source") == "dns" else "history"] += 1
+                if s.get("key_source") == "history":
+                    wrong_passes += want != "pass"
+                    seen_later += any(
+                        p["code"] == "dkim.history_key_seen_later" for p in s["problems"]
+                    )
+    total = sum(sigs.values())
+    return {
+        "signatures": total,
+        "counts": sigs,
+        "share": {k: round(v / total, 4) for k, v in sigs.items()},
+        "messages_by_pass_source": dict(sorted(msgs.items())),
+        "failed_codes": dict(sorted(codes.items(), key=lambda kv: -kv[1])),
+        "history_passes_seen_later": seen_later,
+        "history_passes_truth_says_fail": wrong_passes,
+    }
+
+
+def keyhistory_stage(
+    mbox: Path, zones: Path, work: Path, n: int, rounds: int, seed: int
+) -> dict[str, Any]:
+    """The history built from the original zones, the zones rotated, then the rotated world
+    verified without and with --key-history, interleaved."""
+    kdir = work / "keyhistory"
+    shutil.rmtree(kdir, ignore_errors=True)
+    kdir.mkdir(parents=True)
+    store, rotated = kdir / "history.duckdb", kdir / "zones-rotated"
+    wall, _, _ = run_bulkauth(mbox, zones, kdir / "then.ndjson", "--store", str(store))
+    import duckdb
+
+    with duckdb.connect(str(store), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM key_history").fetchone()
+    history_keys = int(row[0]) if row else 0
+    log(
+        f"history: {history_keys} keys from the original zones ({n / wall:,.0f} msg/s with --store)"
+    )
+    plan = rotate_zones(zones, rotated, seed)
+    variants = {"without --key-history": (), "with --key-history": ("--key-history", str(store))}
+    walls: dict[str, list[float]] = {k: [] for k in variants}
+    cpus: dict[str, list[float]] = {k: [] for k in variants}
+    outs = {k: kdir / f"out-{i}.ndjson" for i, k in enumerate(variants)}
+    for r in range(rounds):
+        order = list(variants) if r % 2 == 0 else list(reversed(variants))
+        for name in order:
+            wall, _, run_cpu = run_bulkauth(mbox, rotated, outs[name], *variants[name])
+            walls[name].append(wall)
+            cpus[name].append(run_cpu)
+            log(f"round {r + 1}: {name} {n / wall:,.0f} msg/s, {run_cpu / n * 1000:.3f} ms CPU/msg")
+    without, with_ = list(variants)
+    fates: dict[str, int] = {}
+    for fate in plan.values():
+        fates[fate] = fates.get(fate, 0) + 1
+    return {
+        "messages": n,
+        "rounds": rounds,
+        "rotation_seed": seed,
+        "history_built_by": "bulkauth messages --zones ORIGINAL --store H",
+        "history_keys": history_keys,
+        "key_records": fates,
+        "rotation": plan,
+        "msg_per_s": {k: [round(n / w, 1) for w in v] for k, v in walls.items()},
+        "cpu_ms_per_msg": {k: [round(c / n * 1000, 3) for c in v] for k, v in cpus.items()},
+        "pair_ratios": [round(a / b, 3) for a, b in zip(walls[without], walls[with_], strict=True)],
+        "ratio_best_wall": round(min(walls[without]) / min(walls[with_]), 3),
+        "cpu_ratio_best": round(min(cpus[with_]) / min(cpus[without]), 3),
+        "results": {k: _signature_shares(outs[k], mbox.parent / "truth.jsonl") for k in variants},
+    }
+
+
+def print_keyhistory(res: dict[str, Any]) -> None:
+    kr = res["key_records"]
+    print(
+        f"\nDKIM key history on {res['messages']:,} messages, keys rotated (seed "
+        f"{res['rotation_seed']}: {kr.get('kept', 0)} key records kept, {kr.get('replaced', 0)} "
+        f"replaced, {kr.get('removed', 0)} removed; history of {res['history_keys']} keys), "
+        f"{res['rounds']} rounds:"
+    )
+    print(f"  {'':24}{'live':>8}{'history':>9}{'failed':>8}  of signatures   msg/s (best)")
+    for name, r in res["results"].items():
+        sh = r["share"]
+        print(
+            f"  {name:24}{sh['live']:>8.1%}{sh['history']:>9.1%}{sh['failed']:>8.1%}"
+            f"  of {r['signatures']:,}   {max(res['msg_per_s'][name]):,.0f}"
+            f" ({', '.join(f'{x:,.0f}' for x in res['msg_per_s'][name])})"
+        )
+    print(
+        f"  with / without --key-history: {res['ratio_best_wall']:.3f}x messages/s (best of each; "
+        f"pairs {', '.join(f'{x:.3f}' for x in res['pair_ratios'])}), "
+        f"{res['cpu_ratio_best']:.3f}x the CPU per message"
+    )
+    w = res["results"]["with --key-history"]
+    print(
+        f"  history passes the truth says must fail: {w['history_passes_truth_says_fail']}; "
+        f"history keys seen only after the message: {w['history_passes_seen_later']}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=5000)
@@ -256,6 +384,12 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=HERE / "work" / "mail")
     ap.add_argument("--arc", action="store_true", help="only ARC before/after (issue 14)")
+    ap.add_argument(
+        "--key-history",
+        action="store_true",
+        help="only the DKIM key history on the mailbox with its keys rotated (issue 13)",
+    )
+    ap.add_argument("--rotation-seed", type=int, default=1, help="which keys --key-history rotates")
     args = ap.parse_args()
 
     meta_path = args.work / "meta.json"
@@ -273,6 +407,15 @@ def main() -> None:
         res["date"] = dt.datetime.now(dt.UTC).isoformat()
         res["load_average"] = os.getloadavg()
         dest = HERE / "results" / f"{dt.date.today().isoformat()}-messages-arc.json"
+        dest.write_text(json.dumps(res, indent=2) + "\n")
+        log(f"results: {dest}")
+        return
+    if args.key_history:
+        res = keyhistory_stage(mbox, zones, args.work, n, args.rounds, args.rotation_seed)
+        print_keyhistory(res)
+        res["date"] = dt.datetime.now(dt.UTC).isoformat()
+        res["load_average"] = os.getloadavg()
+        dest = HERE / "results" / f"{dt.date.today().isoformat()}-messages-keyhistory.json"
         dest.write_text(json.dumps(res, indent=2) + "\n")
         log(f"results: {dest}")
         return

@@ -239,3 +239,42 @@ def test_a_history_that_is_not_a_store_is_refused(world: dict[str, Path], tmp_pa
     proc = run("messages", str(world["mail"]), "--zones", str(world["now"]), "--no-progress",
                "--dmarc-with-history", check=False)  # fmt: skip
     assert proc.returncode == 2 and b"needs --key-history" in proc.stderr
+
+
+def test_the_bench_mailbox_with_its_keys_rotated(tmp_path: Path) -> None:
+    """bench/mailgen's rotation world: a history built by a `messages --store` run over the
+    original zones saves every signature whose key was replaced or removed, and nothing the
+    generator made to fail (tampered, signed with a key never published)."""
+    from bench.mailgen import generate, rotate_zones
+
+    generate(tmp_path, messages=40, seed=5, authors=6)
+    zones, rotated, store = tmp_path / "zones", tmp_path / "rotated", tmp_path / "h.duckdb"
+    plan = rotate_zones(zones, rotated, seed=2)
+    assert plan == rotate_zones(zones, tmp_path / "again", seed=2)
+    assert set(plan.values()) == {"kept", "replaced", "removed"}
+    changed = {k.split()[1].removesuffix(".zone") for k, v in plan.items() if v != "kept"}
+    mbox = str(tmp_path / "mail.mbox")
+    common = ("--workers", "1", "--no-progress", "--as-of", "now")
+    run("messages", mbox, "--zones", str(zones), "--store", str(store), *common)
+    truth = [orjson.loads(x) for x in (tmp_path / "truth.jsonl").read_bytes().splitlines()]
+
+    def outcomes(*extra: str) -> list[tuple[str, str, str]]:
+        out = run("messages", mbox, "--zones", str(rotated), *common, *extra).stdout
+        got = []
+        for line, t in zip(out.splitlines(), truth, strict=True):
+            sigs = orjson.loads(line)["dkim"]["signatures"]
+            for s, want in zip(sigs, t["signatures"], strict=True):
+                how = s["key_source"] if s["result"] == "pass" else "failed"
+                got.append((s["d"], want["expect"], how))
+        return got
+
+    live, saved = outcomes(), outcomes("--key-history", str(store))
+    assert all(how == "failed" for d, _, how in live if d in changed)
+    assert any(d in changed and want == "pass" for d, want, _ in live)
+    for (d, want, before), (_, _, after) in zip(live, saved, strict=True):
+        if want != "pass":
+            assert before == after == "failed"
+        elif d in changed:
+            assert after == "history"
+        else:
+            assert before == after == "dns"
