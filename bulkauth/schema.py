@@ -561,6 +561,11 @@ MESSAGE_ARC: JSON = obj(
             "validates (0: all do); null when validation stopped before that step",
         },
         "verifier": {"enum": ["bulkauth", "dkimpy"]},
+        "problems": {
+            **PROBLEMS,
+            "description": "warnings that leave the result as it is: arc.signed_after_date (a "
+            "t= later than the message's Date, when that is the only clock)",
+        },
     }
 )
 HISTORY: JSON = nullable(

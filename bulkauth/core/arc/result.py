@@ -28,6 +28,8 @@ class ArcResult:
     #: (0: all of them do); None when the validation stopped before that step
     oldest_pass: int | None = None
     verifier: ArcVerifier = "bulkauth"
+    #: warnings that do not change the result (arc.signed_after_date)
+    problems: list[dict[str, Any]] = field(default_factory=list)
 
     def done(
         self,
@@ -53,4 +55,5 @@ class ArcResult:
             "failed_header": self.failed_header,
             "oldest_pass": self.oldest_pass,
             "verifier": self.verifier,
+            "problems": self.problems,
         }

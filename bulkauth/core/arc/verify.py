@@ -47,7 +47,7 @@ from bulkauth.core.arc.sets import (
     arc_fields,
     signature_fields,
 )
-from bulkauth.core.common.model import Rcode
+from bulkauth.core.common.model import Problem, Rcode
 from bulkauth.core.dkim.dkimpy import (
     CanonicalizationPolicy,
     InvalidCanonicalizationPolicyError,
@@ -137,7 +137,7 @@ def _b64(raw: bytes) -> bytes | None:
 
 
 def _common_tags(
-    f: ArcField, required: tuple[bytes, ...], as_of: float
+    f: ArcField, required: tuple[bytes, ...], as_of: float, clock_trusted: bool
 ) -> tuple[_Check, tuple[str, str] | None, bytes | None]:
     """The checks every ARC signature field shares: tags present and well-formed, algorithm,
     time. Returns the check, (key type, hash) and the decoded b=."""
@@ -187,7 +187,7 @@ def _common_tags(
         return _fail(f"arc.{kind}_syntax", f"{f.name} x= is earlier than t="), None, None
     if b"q" in tags and b"dns/txt" not in [m.strip().lower() for m in tags[b"q"].split(b":")]:
         return _fail(f"arc.{kind}_syntax", f"{f.name} q= offers no dns/txt"), None, None
-    if t is not None and t > as_of + CLOCK_SKEW:
+    if t is not None and t > as_of + CLOCK_SKEW and clock_trusted:
         return (
             _fail("arc.signed_in_future", f"{f.name} t={t} is later than {int(as_of)}"),
             None,
@@ -249,10 +249,15 @@ def _blank_b(value: bytes) -> bytes:
 
 
 def _check_ams(
-    f: ArcField, msg: MessageHashes, keys: KeyTable, as_of: float, crypto: Crypto
+    f: ArcField,
+    msg: MessageHashes,
+    keys: KeyTable,
+    as_of: float,
+    crypto: Crypto,
+    clock_trusted: bool,
 ) -> _Check:
     """An ARC-Message-Signature over the message as it is now (RFC 8617 4.1.2, 5.2 steps 4-5)."""
-    check, algo, signature = _common_tags(f, _AMS_REQUIRED, as_of)
+    check, algo, signature = _common_tags(f, _AMS_REQUIRED, as_of, clock_trusted)
     if not check.valid:
         return check
     assert f.tags is not None and algo is not None and signature is not None
@@ -303,12 +308,13 @@ def _check_seal(
     keys: KeyTable,
     as_of: float,
     crypto: Crypto,
+    clock_trusted: bool,
 ) -> _Check:
     """An ARC-Seal over the ARC fields of its instance and below (RFC 8617 4.1.3, 5.1.1).
     ``below``: a SHA-256 hasher already fed those fields, relaxed, in instance order (AAR, AMS,
     AS per set) up to this set's AMS; every ARC algorithm hashes with SHA-256, so the seals of
     a chain share that prefix and each field is canonicalised once."""
-    check, algo, signature = _common_tags(f, _AS_REQUIRED, as_of)
+    check, algo, signature = _common_tags(f, _AS_REQUIRED, as_of, clock_trusted)
     if not check.valid:
         return check
     assert f.tags is not None and algo is not None and signature is not None
@@ -443,6 +449,7 @@ def _validate(
     keys: KeyTable,
     as_of: float,
     crypto: Crypto,
+    clock_trusted: bool,
 ) -> ArcResult:
     got = arc_fields(headers)
     fields = got.fields
@@ -501,9 +508,9 @@ def _validate(
     below = hashlib.sha256()
     for i in range(1, n + 1):
         s = sets[i]
-        ams[i] = _check_ams(s["ams"], msg, keys, as_of, crypto)
+        ams[i] = _check_ams(s["ams"], msg, keys, as_of, crypto, clock_trusted)
         below.update(_relaxed_field(s["aar"]) + _relaxed_field(s["ams"]))
-        seals[i] = _check_seal(s["as"], below, keys, as_of, crypto)
+        seals[i] = _check_seal(s["as"], below, keys, as_of, crypto, clock_trusted)
         below.update(_relaxed_field(s["as"]))
         entries[i].update(
             ams_valid=ams[i].valid,
@@ -511,6 +518,8 @@ def _validate(
             as_valid=seals[i].valid,
             as_code=seals[i].code,
         )
+    if not clock_trusted:
+        _note_signed_after_date(out, sets, n, as_of)
     # step 4
     top_ams = ams[n]
     if not top_ams.valid:
@@ -537,6 +546,25 @@ def _validate(
     return out.done("pass", None, "the chain validates")
 
 
+def _note_signed_after_date(
+    out: ArcResult, sets: dict[int, dict[Kind, ArcField]], n: int, as_of: float
+) -> None:
+    """Against the sender's Date, a future t= is only reported, as for DKIM: a Date field may be
+    years off, and it is the only clock such a message has."""
+    for i in range(n, 0, -1):
+        for f in (sets[i]["ams"], sets[i]["as"]):
+            raw = f.tags.get(b"t") if f.tags is not None else None
+            if raw is not None and _DIGITS.match(raw.strip()) and int(raw) > as_of + CLOCK_SKEW:
+                out.problems.append(
+                    Problem(
+                        "arc.signed_after_date",
+                        "warning",
+                        f"{f.name} {i} t={int(raw)} is later than the message's Date "
+                        f"({int(as_of)}), the only clock it has: validated anyway",
+                    ).to_dict()
+                )
+
+
 def verify_arc(
     headers: list[Header],
     body: bytes,
@@ -545,9 +573,12 @@ def verify_arc(
     crypto: Crypto = "openssl",
     hashes: MessageHashes | None = None,
     malformed: str | None = None,
+    clock_trusted: bool = True,
 ) -> ArcResult:
     """Validate the ARC chain of a message (its header fields as parsed, its body with CRLF line
     ends) with the keys prefetched and ``t=``/``x=`` judged at ``as_of``. Never raises.
+    ``clock_trusted``: whether a ``t=`` later than ``as_of`` fails the chain (``AsOf.trusted``);
+    if not, it is the warning ``arc.signed_after_date``.
     ``hashes``: the message's body hashes when the caller shares them with the DKIM verifier;
     ``malformed``: why the header block could not be read to its end (no chain is validated
     over a message whose header fields are not all known, as for DKIM)."""
@@ -559,7 +590,7 @@ def verify_arc(
             "permerror", "arc.message_syntax", f"the header block is malformed ({malformed})"
         )
     try:
-        return _validate(out, headers, msg, keys, as_of, crypto)
+        return _validate(out, headers, msg, keys, as_of, crypto, clock_trusted)
     except Exception as exc:  # input nobody foresaw: a verdict, not a crash
         out.sets = []
         return out.done(

@@ -322,7 +322,7 @@ def verify_crypto(
         arc_out = verify_arc_dkimpy(raw, block.headers, keys).to_dict()
     elif arc:
         arc_out = verify_arc(
-            block.headers, body, keys, as_of, crypto, hashes, block.malformed
+            block.headers, body, keys, as_of, crypto, hashes, block.malformed, clock_trusted
         ).to_dict()
     return [s.to_dict() for s in sigs], arc_out
 

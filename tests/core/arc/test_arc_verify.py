@@ -363,6 +363,42 @@ def test_t_in_the_future_is_judged_at_the_given_clock() -> None:
     raw = seal(base_message(), s, "none", t=int(AS_OF) + 3 * 86400)
     r = check(raw, s)
     assert verdict(r) == ("fail", "arc.signed_in_future", 1, "ARC-Message-Signature")
+    assert r.problems == []
+
+
+def test_a_future_t_against_the_senders_date_is_a_warning_as_for_dkim() -> None:
+    s = rsa_signer()
+    raw = seal(base_message(), s, "none", t=int(AS_OF) + 3 * 86400)
+    raw = seal(raw, s, "pass")  # a second set, in time: only the first is reported
+    block, body = message_parts(raw)
+    r = verify_arc(block.headers, body, keys_for(raw, s), AS_OF, clock_trusted=False)
+    assert verdict(r) == ("pass", None, None, None)
+    assert [(p["code"], p["severity"]) for p in r.problems] == [
+        ("arc.signed_after_date", "warning"),
+        ("arc.signed_after_date", "warning"),
+    ]
+    assert [p["message"].split(" t=")[0] for p in r.problems] == [
+        "ARC-Message-Signature 1",
+        "ARC-Seal 1",
+    ]
+    jsonschema.validate(r.to_dict(), MESSAGE_ARC)
+    # through the message check: no Received field, so the Date field is the clock
+    key = s.txt()
+
+    def answer(q: Query) -> Answer:
+        return txt(key) if q.name == s.key_name else Answer(Rcode.NXDOMAIN)
+
+    rec = verify_message(raw, answer, CheckOptions(), now=AS_OF + 10 * 86400)
+    assert rec["as_of"]["source"] == "date"
+    assert rec["arc"]["result"] == "pass"
+    assert [p["code"] for p in rec["arc"]["problems"]] == ["arc.signed_after_date"] * 2
+    rec = verify_message(raw, answer, CheckOptions(as_of=AS_OF), now=AS_OF)
+    assert (rec["arc"]["result"], rec["arc"]["code"]) == ("fail", "arc.signed_in_future")
+    # a broken chain stays broken: the warning never turns a failure into a pass
+    bad = raw.replace(b"Subject: ", b"Subject: changed ", 1)
+    block, body = message_parts(bad)
+    r = verify_arc(block.headers, body, keys_for(bad, s), AS_OF, clock_trusted=False)
+    assert r.result == "fail"
 
 
 def test_no_arc_is_none() -> None:
@@ -439,6 +475,7 @@ def test_every_code_is_documented() -> None:
     codes = written | built | keys
     assert len(written) >= 15 and verify.ALGORITHMS
     readme = (ROOT / "README.md").read_text()
-    described = MESSAGE_ARC["properties"]["code"]["description"]
+    props = MESSAGE_ARC["properties"]
+    described = props["code"]["description"] + props["problems"]["description"]
     for code in codes:
         assert f"`{code}`" in readme and code in described, code
