@@ -51,6 +51,9 @@ class RunConfig:
     #: --record-dns: the folder each process writes its part to, and the snapshot's header
     record_parts: str | None = None
     record_header: dict[str, Any] | None = None
+    #: domains --probe: what to probe and how (a bulkauth.net.prober.ProbeOptions); None: no
+    #: connection is opened
+    probe: Any = None
 
 
 def load_zones(config: RunConfig) -> Any:
