@@ -9,6 +9,7 @@ start fifty SMTP servers without fifty threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import random
 import socket
@@ -144,6 +145,7 @@ class Servers:
         self._thread.start()
         self._servers: list[asyncio.base_events.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.ehlo: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
         self.policies: dict[str, Policy] = {}
@@ -175,12 +177,16 @@ class Servers:
     ) -> int:
         async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.add(writer)
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
             try:
                 await handle(reader, writer)
             except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
                 pass
             finally:
                 self._writers.discard(writer)
+                self._tasks.discard(task)  # type: ignore[arg-type]
                 writer.close()
 
         async def start() -> asyncio.base_events.Server:
@@ -259,11 +265,12 @@ class Servers:
                 s.close()
             for w in list(self._writers):
                 w.close()
+            for t in list(self._tasks):
+                t.cancel()
+            await asyncio.sleep(0)
             for s in self._servers:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(s.wait_closed(), 2)
-                except TimeoutError:
-                    pass
 
         try:
             self._run(stop())

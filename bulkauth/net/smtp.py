@@ -7,6 +7,7 @@ that hangs or floods costs one timeout, never the run.
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
 import contextlib
 import ssl
@@ -136,6 +137,6 @@ def _chain(tls: ssl.SSLObject) -> tuple[bytes, ...]:
     getter = getattr(inner, "get_unverified_chain", None)
     if getter is not None:
         certs = getter() or []
-        return tuple(c.public_bytes(ssl.ENCODING_DER) for c in certs)  # type: ignore[attr-defined]
+        return tuple(c.public_bytes(_ssl.ENCODING_DER) for c in certs)
     leaf = tls.getpeercert(binary_form=True)
     return (leaf,) if leaf else ()

@@ -27,9 +27,11 @@ from cryptography.x509.verification import (
 from bulkauth.core.common.model import Problem
 
 
-
 def _server_auth(policy: object, cert: object, eku: x509.ExtendedKeyUsage | None) -> None:
-    if eku is not None and not {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku):
+    if eku is not None and not {
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+    } & set(eku):
         raise ValueError("the certificate is not for TLS servers (extendedKeyUsage)")
 
 
