@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-deps
 	@$(BIN)/python -m compileall -q bulkauth
 
-# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, and
-# headless Chromium for the HTML report's browser test); installed only when missing and when
-# we may (root with apt-get).
+# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, a
+# validating resolver and zone signing tools for the DNSSEC tests, and headless Chromium for
+# the HTML report's browser test); installed only when missing and when we may (root with apt-get).
 system-deps:
 	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -27,6 +27,13 @@ system-deps:
 	      || echo "warning: could not install nsd/dnsperf; tests that need NSD will say so"; \
 	    systemctl disable --now nsd >/dev/null 2>&1 || service nsd stop >/dev/null 2>&1 || true; \
 	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
+	fi
+	@if ! command -v unbound >/dev/null 2>&1 || ! command -v ldns-signzone >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound ldnsutils) >/dev/null \
+	      || echo "warning: could not install unbound/ldnsutils; the DNSSEC tests will say so"; \
+	    systemctl disable --now unbound >/dev/null 2>&1 || service unbound stop >/dev/null 2>&1 || true; \
+	  else echo "note: install unbound and ldnsutils (Debian packages) for the DNSSEC tests"; fi; \
 	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
