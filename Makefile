@@ -77,6 +77,9 @@ demo: install
 	$(BIN)/bulkauth diff demo.ndjson demo-next.ndjson -o demo-diff.ndjson
 	$(BIN)/bulkauth report demo-next.ndjson --previous demo.ndjson -o demo-report.html --title "bulkauth demo: the sample world, the next night"
 	@echo "--- open demo-report.html in a browser (it needs no network); the diff records: demo-diff.ndjson"
+	@echo "--- transport probes (--probe mta-sts,starttls,dane) against SMTP/HTTPS servers on 127.0.54.x that data/probe_sample.py starts (transport level, then section states):"
+	@rm -rf demo-probes && $(BIN)/python data/probe_sample.py demo-probes 2>/dev/null
+	@echo "--- full records: demo-probes/probes.ndjson"
 
 test: install suites
 	$(BIN)/python -m pytest -q
@@ -103,4 +106,4 @@ bench-full: install
 	$(BIN)/python -m bench.storeload --records 1000000
 
 clean:
-	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work
+	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html demo-probes .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work

@@ -186,7 +186,7 @@ class Servers:
                 pass
             finally:
                 self._writers.discard(writer)
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
                 writer.close()
 
         async def start() -> asyncio.base_events.Server:

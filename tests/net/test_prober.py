@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkauth.net.prober import Prober, ProbeOptions
+from bulkauth.net.prober import ProbeOptions, Prober
 from tests.probekit import Pki, Policy, Servers, free_port, loopback_address
 
 POLICY = b"version: STSv1\r\nmode: testing\r\nmx: mx.example.com\r\nmax_age: 86400\r\n"
@@ -65,7 +65,7 @@ def test_rate_limit_spaces_new_connections(pki: Pki, servers: Servers) -> None:
     assert prober.stats.connections == 6
 
 
-def fetch(pki_file: Path, address: str, port: int, host: str):  # type: ignore[no-untyped-def]
+def fetch(pki_file: Path, address: str, port: int, host: str):
     prober = Prober(
         ProbeOptions(("mta-sts",), https_port=port, ca_file=str(pki_file), read_timeout=2)
     )
@@ -88,7 +88,8 @@ def test_https_fetch(pki: Pki, servers: Servers, tmp_path: Path) -> None:
     big = fetch(pki.ca_file, address, port, "mta-sts.big.example")
     assert big.error == "too_large" and big.body == b""
     # a certificate from a CA we were not told to trust
-    other = Pki.create(tmp_path / "other" if (tmp_path / "other").mkdir() is None else tmp_path)
+    (tmp_path / "other").mkdir()
+    other = Pki.create(tmp_path / "other")
     untrusted = fetch(other.ca_file, address, port, "mta-sts.example.com")
     assert untrusted.error == "tls"
     # a certificate for another name

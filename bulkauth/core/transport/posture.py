@@ -55,6 +55,8 @@ def transport_posture(
     elif enforce and (starttls is None or starttls.state is State.VALID):
         level = "mta_sts"
         reasons.append("MTA-STS policy in enforce mode")
+        if dane is not None and dane.state is State.VALID:
+            reasons.append("TLSA records matched too; their DNSSEC status was not asked (--dnssec)")
     elif starttls is not None and starttls.state is State.VALID:
         level = "opportunistic"
         reasons.append("STARTTLS with a valid certificate, but no policy makes senders insist")

@@ -17,7 +17,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki.create(tmp_path_factory.mktemp("pki"))
 
 
-def codes(check) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(check) -> list[str]:
     return [p.code for p in check.problems]
 
 
@@ -58,7 +58,7 @@ def test_self_signed(pki: Pki) -> None:
     assert codes(c) == ["starttls.cert_self_signed"] and not c.chain_valid and c.name_matches
 
 
-def test_untrusted_ca(pki: Pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_ca(pki: Pki, tmp_path) -> None:
     other = Pki.create(tmp_path)
     c = check_chain(other.chain(HOST), HOST, load_roots(pki.ca_file.read_bytes()), NOW, "starttls")
     assert codes(c) == ["starttls.cert_untrusted"]

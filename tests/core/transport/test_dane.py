@@ -113,7 +113,7 @@ def answer(*texts: str, authentic: bool = False) -> Answer:
     return Answer(Rcode.NOERROR, tuple(texts), 300, authentic=authentic)
 
 
-def codes(h) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(h) -> list[str]:
     return [p.code for p in h.problems]
 
 

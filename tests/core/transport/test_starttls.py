@@ -9,7 +9,12 @@ import pytest
 from bulkauth.core.common.model import State
 from bulkauth.core.transport.certs import load_roots
 from bulkauth.core.transport.posture import transport_posture
-from bulkauth.core.transport.starttls import TlsObservation, assess_host, starttls_section
+from bulkauth.core.transport.starttls import (
+    HostsSection,
+    TlsObservation,
+    assess_host,
+    starttls_section,
+)
 from tests.probekit import NOW, Pki
 
 HOST = "mx1.example.com"
@@ -20,7 +25,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki.create(tmp_path_factory.mktemp("pki"))
 
 
-def assess(pki: Pki, seen: TlsObservation):  # type: ignore[no-untyped-def]
+def assess(pki: Pki, seen: TlsObservation):
     return assess_host(HOST, seen, load_roots(pki.ca_file.read_bytes()), NOW)
 
 
@@ -137,7 +142,10 @@ def test_section_and_transport_posture(pki: Pki) -> None:
         "starttls.connect_failed"
     ]
     assert starttls_section([good, plain]).state is State.INVALID
-    level = lambda s: transport_posture(None, s, None)["level"]  # noqa: E731
+
+    def level(section: HostsSection) -> str:
+        return str(transport_posture(None, section, None)["level"])
+
     assert level(mixed) == "opportunistic"
     assert level(starttls_section([plain])) == "plaintext"
     assert level(starttls_section([good, plain])) == "broken"
