@@ -98,12 +98,14 @@ bench: install
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 1 --big-mb 100
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
+	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
+	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
 
 clean:
 	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html demo-probes .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work

@@ -20,13 +20,13 @@ from bulkauth.pipeline.sinks import RecordSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
 if TYPE_CHECKING:
-    from bulkauth.net.prober import Prober
+    from bulkauth.pipeline.probes import Assessed
 
 RECORDS = line_records(SCHEMA, SECTIONS)
 
 
 async def check_item(
-    item: Item, resolver: Resolver, config: RunConfig, prober: Prober | None = None
+    item: Item, resolver: Resolver, config: RunConfig, probes: Assessed | None = None
 ) -> Record:
     if item.defect is not None:
         code = "input.too_long" if "longer" in item.defect else "input.not_utf8"
@@ -40,24 +40,25 @@ async def check_item(
         resolver,
     )
     record = {**RECORDS.base(item), "domain": domain, "status": "ok", **sections}
-    if prober is not None:
+    if probes is not None:
         from bulkauth.pipeline.probes import add_probes
 
-        await add_probes(domain, record, resolver, prober)
+        await add_probes(domain, record, resolver, probes)
     return record
 
 
 def make_work(resolver: Resolver, config: RunConfig) -> Work:
     """The domains job for one process (see bulkauth.pipeline.jobs)."""
 
-    prober = None
+    probes = None
     if config.probe is not None:
         from bulkauth.net.prober import Prober
+        from bulkauth.pipeline.probes import Assessed
 
-        prober = Prober(config.probe)
+        probes = Assessed(Prober(config.probe))
 
     async def work(item: Item) -> Record:
-        return await check_item(item, resolver, config, prober)
+        return await check_item(item, resolver, config, probes)
 
     return work
 

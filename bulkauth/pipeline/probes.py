@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from bulkauth.core.common.cache import TtlCache
 from bulkauth.core.common.model import Problem, Query, RType, State
 from bulkauth.core.common.step import ask_all
 from bulkauth.core.transport.dane import ask_tlsa, dane_host
@@ -27,7 +28,7 @@ from bulkauth.core.transport.starttls import (
     starttls_section,
 )
 from bulkauth.dns.resolver import Resolver, drive
-from bulkauth.net.prober import Prober
+from bulkauth.net.prober import MAX_CACHED, RUN_TTL, Prober
 
 #: MX hosts probed per domain, by preference (the mx section resolves at most 10)
 MAX_PROBED_HOSTS = 5
@@ -39,10 +40,33 @@ def _address(addresses: list[str]) -> str | None:
     return (v4 or addresses)[0] if addresses else None
 
 
+class Assessed:
+    """Each MX host's STARTTLS verdict, made once for the run as its probe is: judging a
+    chain costs about as much as the rest of a domain's probe sections together."""
+
+    def __init__(self, prober: Prober) -> None:
+        self.prober = prober
+        self._done: TtlCache[tuple[str, str, int], tuple[TlsObservation, StarttlsHost]] = TtlCache(
+            MAX_CACHED
+        )
+        self.now = dt.datetime.now(dt.UTC)
+
+    def host(self, host: str, seen: TlsObservation) -> StarttlsHost:
+        key = (host, seen.address, seen.port)
+        got = self._done.get(key)
+        # the same probe (the prober's cached value), not one made again after an eviction
+        if got is not None and got[0] is seen:
+            return got[1]
+        verdict = assess_host(host, seen, self.prober.roots, self.now)
+        self._done.put(key, (seen, verdict), RUN_TTL)
+        return verdict
+
+
 async def add_probes(
-    domain: str, record: dict[str, Any], resolver: Resolver, prober: Prober
+    domain: str, record: dict[str, Any], resolver: Resolver, assessed: Assessed
 ) -> None:
     """Fill ``record``'s probe sections (the audit's sections are already in it)."""
+    prober = assessed.prober
     o = prober.options
     mx = record.get("mx") or {}
     hosts = [h for h in mx.get("hosts", []) if h.get("host")][:MAX_PROBED_HOSTS]
@@ -72,14 +96,12 @@ async def add_probes(
         return list(await asyncio.gather(*(one(h) for h in hosts)))
 
     got_policy, seen = await asyncio.gather(policy(), tls())
-    now = dt.datetime.now(dt.UTC)
     starttls: HostsSection | None = None
     dane: HostsSection | None = None
     if want_tls:
-        assessed: list[StarttlsHost] = [
-            assess_host(host, obs, prober.roots, now) for host, obs in seen if obs is not None
-        ]
-        starttls = starttls_section(assessed)
+        starttls = starttls_section(
+            [assessed.host(host, obs) for host, obs in seen if obs is not None]
+        )
     if "dane" in o.probes:
         names = [h for h, _ in seen]
         answers = await drive(ask_tlsa(names, o.smtp_port), resolver)
