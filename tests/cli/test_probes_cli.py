@@ -143,6 +143,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         proc = bulkauth(*args)
         out = {r["domain"].removesuffix(f".{ZONE}"): r for r in records(proc.stdout)}
         yield {
+            "args": args,
+            "folder": folder,
+            "domains": domains,
+            "lines": proc.stdout.splitlines(),
             "out": out,
             "servers": servers,
             "mx": mx_addr,
@@ -255,6 +259,16 @@ def test_shared_mx_is_probed_once(world: dict[str, Any]) -> None:
     assert world["accepted"][good] == 3
     hosted = [world["out"][f"hosted{i}"]["starttls"] for i in range(6)]
     assert all(h["state"] == "valid" for h in hosted)
+
+
+def test_ordered_and_resumable(world: dict[str, Any]) -> None:
+    assert [r["domain"] for r in records(b"\n".join(world["lines"]))] == world["domains"]
+    out = world["folder"] / "resumed.ndjson"
+    lines = world["lines"]
+    # a run stopped after 9 records, the 10th torn
+    out.write_bytes(b"\n".join(lines[:9]) + b"\n" + lines[9][:40])
+    bulkauth(*world["args"], "-o", str(out), "--resume")
+    assert out.read_bytes().splitlines() == lines
 
 
 def test_probes_are_off_by_default(tmp_path: Path) -> None:
