@@ -377,6 +377,10 @@ def _probe_options(
             "--dnssec reads the AD bit of live answers: not with --zones, "
             "--replay-dns or --backend aiodns"
         )
+    if "dane" in asked and config.backend == "aiodns":
+        raise BadInput(
+            "--probe dane asks for TLSA records, which c-ares cannot: not with --backend aiodns"
+        )
     needed = {"mx"} | ({"mta_sts"} if "mta-sts" in asked else set())
     if asked and config.sections and not needed <= set(config.sections):
         raise BadInput(

@@ -127,7 +127,7 @@ async def add_probes(
         for section, status in (await drive(dnssec_status(domain, audited), resolver)).items():
             record[section]["dnssec"] = status
     posture = record.get("posture")
-    if posture is not None:
+    if posture is not None and o.probes:
         posture["transport"] = transport_posture(got_policy, starttls, dane)
         found = [
             p

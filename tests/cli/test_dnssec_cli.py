@@ -55,6 +55,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str
         ) as resolver:
             listing = folder / "domains.txt"
             listing.write_text("signed.test\nplain.test\nnothere.signed.test\n")
+            alone = bulkauth("domains", str(listing), "-n", resolver, "--dnssec", "--no-progress")
             proc = bulkauth(
                 "domains",
                 str(listing),
@@ -71,11 +72,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str
                 "spf,dmarc,dkim,mx,mta_sts",
                 "--no-progress",
             )
-    yield {r["input"]: r for r in records(proc.stdout)}
+    got = {r["input"]: r for r in records(proc.stdout)}
+    got["alone"] = records(alone.stdout)[0]
+    yield got
 
 
 def test_records_match_the_schema(run: dict[str, dict[str, Any]]) -> None:
     validator = jsonschema.Draft202012Validator(SCHEMAS["domains"])
+    assert len(run) == 4
     for rec in run.values():
         assert not list(validator.iter_errors(rec)), rec["input"]
 
@@ -88,6 +92,12 @@ def test_dnssec_status_per_section(run: dict[str, dict[str, Any]]) -> None:
     # a validated denial of existence is secure too
     assert run["nothere.signed.test"]["spf"]["dnssec"] == "secure"
     assert signed["spf"]["state"] == "valid"
+
+
+def test_dnssec_without_probes(run: dict[str, dict[str, Any]]) -> None:
+    alone = run["alone"]
+    assert alone["domain"] == "signed.test" and alone["spf"]["dnssec"] == "secure"
+    assert "starttls" not in alone and "transport" not in alone["posture"]
 
 
 def test_dane_with_validated_tlsa(run: dict[str, dict[str, Any]]) -> None:

@@ -288,3 +288,5 @@ def test_probe_usage_errors(tmp_path: Path) -> None:
     assert bulkauth(*base, "--probe", "smtp", check=False).returncode == 2
     assert bulkauth(*base, "--dnssec", check=False).returncode == 2
     assert bulkauth(*base, "--probe", "starttls", "--sections", "spf", check=False).returncode == 2
+    live = ("domains", str(listing), "-n", "127.0.0.1:9", "--backend", "aiodns", "--no-progress")
+    assert bulkauth(*live, "--probe", "dane", check=False).returncode == 2
