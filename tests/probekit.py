@@ -134,6 +134,8 @@ class Policy:
     content_type: str | None = "text/plain"
     headers: dict[str, str] = field(default_factory=dict)
     stream: bool = False
+    #: seconds to wait before answering (a slow or hanging server)
+    delay: float = 0.0
 
 
 class Servers:
@@ -150,6 +152,9 @@ class Servers:
         self.accepted: Counter[str] = Counter()
         self.policies: dict[str, Policy] = {}
         self.requests: list[str] = []
+        #: HTTPS requests being answered now, and the most at once
+        self.https_now = 0
+        self.https_most = 0
 
     def __enter__(self) -> Servers:
         return self
@@ -245,6 +250,12 @@ class Servers:
             host = headers.get("host", "").split(":")[0]
             self.requests.append(f"{host} {lines[0]}")
             p = self.policies.get(host, Policy(b"not found", 404))
+            self.https_now += 1
+            self.https_most = max(self.https_most, self.https_now)
+            try:
+                await asyncio.sleep(p.delay)
+            finally:
+                self.https_now -= 1
             out = [f"HTTP/1.1 {p.status} X", "Connection: close"]
             if p.content_type:
                 out.append(f"Content-Type: {p.content_type}")

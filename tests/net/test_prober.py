@@ -97,3 +97,29 @@ def test_https_fetch(pki: Pki, servers: Servers, tmp_path: Path) -> None:
     assert wrong.error == "tls"
     closed = fetch(pki.ca_file, loopback_address(), port, "mta-sts.example.com")
     assert closed.error == "connect"
+
+
+def test_per_host_bound_and_read_timeout(pki: Pki, servers: Servers) -> None:
+    address = loopback_address()
+    port = free_port(address)
+    host = "mta-sts.slow.example"
+    servers.https(address, port, pki.context(host, "mta-sts.hang.example"))
+    servers.policies[host] = Policy(POLICY, delay=0.2)
+    servers.policies["mta-sts.hang.example"] = Policy(POLICY, delay=30)
+    options = ProbeOptions(("mta-sts",), https_port=port, ca_file=str(pki.ca_file), per_host=1)
+    options.read_timeout = 0.5
+    prober = Prober(options)
+
+    async def main() -> list[str | None]:
+        got = await asyncio.gather(
+            *(prober.policy(f"https://{host}/", host, address) for _ in range(4)),
+            prober.policy("https://mta-sts.hang.example/", "mta-sts.hang.example", address),
+        )
+        return [f.error for f in got]
+
+    t = time.monotonic()
+    errors = asyncio.run(main())
+    assert errors == [None, None, None, None, "timeout"]
+    # one connection at a time to the slow host: four answers of 0.2 s one after the other
+    assert time.monotonic() - t >= 0.75
+    assert servers.https_most <= 2  # the slow host's one, and the hanging host's
