@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-deps
 	@$(BIN)/python -m compileall -q bulkauth
 
-# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, a
-# validating resolver and zone signing tools for the DNSSEC tests, and headless Chromium for
-# the HTML report's browser test); installed only when missing and when we may (root with apt-get).
+# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, and
+# headless Chromium for the HTML report's browser test); installed only when missing and when
+# we may (root with apt-get).
 system-deps:
 	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
