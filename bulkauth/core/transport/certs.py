@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -78,7 +78,7 @@ def load_roots(pem: bytes) -> Store:
 def dns_names(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (x509.ExtensionNotFound, ValueError):
+    except (x509.ExtensionNotFound, x509.DuplicateExtension, ValueError):
         return []
     return [n.lower() for n in san.value.get_values_for_type(x509.DNSName)]
 
@@ -185,8 +185,8 @@ def _verify(
             .build_server_verifier(x509.DNSName(name))
         )
         verifier.verify(certs[0], certs[1:])
-    except (VerificationError, ValueError) as exc:
-        return str(exc)
+    except (VerificationError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return str(exc) or exc.__class__.__name__
     return None
 
 
@@ -195,6 +195,6 @@ def _self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bulkauth.core.common.model import Answer, Problem, Query, RType
@@ -107,11 +107,19 @@ def matches(record: Tlsa, chain: Sequence[x509.Certificate], host: str) -> bool:
     return False
 
 
+def _matches(record: Tlsa, chain: Sequence[x509.Certificate], host: str) -> bool:
+    # a certificate cryptography cannot take apart (an unknown key type) matches nothing
+    try:
+        return matches(record, chain, host)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+
+
 def _issued_along(chain: Sequence[x509.Certificate]) -> bool:
     try:
         for child, parent in itertools.pairwise(chain):
             child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -202,7 +210,7 @@ def dane_host(
         chain = [x509.load_der_x509_certificate(c) for c in chain_der]
     except ValueError:
         chain = []
-    hit = next((r for r in usable if matches(r, chain, host)), None)
+    hit = next((r for r in usable if _matches(r, chain, host)), None)
     out.matched = hit is not None
     out.matched_record = hit.text() if hit else None
     if hit is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bulkauth.core.transport.certs import check_chain, load_roots, name_matches
 from tests.probekit import NOW, Pki, self_signed
@@ -81,3 +83,15 @@ def test_no_or_unreadable_certificate(pki: Pki, chain: list[bytes]) -> None:
 )
 def test_wildcards(pattern: str, host: str, ok: bool) -> None:
     assert name_matches(pattern, host) is ok
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=300), max_size=3), st.integers(0, 2))
+def test_any_bytes_are_a_problem_code_never_an_exception(
+    pki: Pki, chain: list[bytes], cut: int
+) -> None:
+    # garbage, and real certificates cut short
+    real = pki.chain(HOST)[0]
+    mangled = [real[: len(real) // (cut + 2)], *chain] if cut else chain
+    c = check_chain(mangled, HOST, load_roots(pki.ca_file.read_bytes()), NOW, "starttls")
+    assert c.problems and all(p.code.startswith("starttls.") for p in c.problems)
