@@ -115,6 +115,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             'nomx TXT "v=spf1 -all"',
         ]
         dns_server.add_zone_text(ZONE, "\n".join(lines))
+        (folder / "zones").mkdir()
+        (folder / "zones" / f"{ZONE}.zone").write_text(
+            "@ 300 IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ 300 IN NS ns1\n"
+            + "\n".join(lines)
+            + "\n"
+        )
         domains = (
             [f"{c}.{ZONE}" for c in MX_CASES]
             + [f"{d}.{ZONE}" for d in sts_domains]
@@ -269,6 +275,15 @@ def test_ordered_and_resumable(world: dict[str, Any]) -> None:
     out.write_bytes(b"\n".join(lines[:9]) + b"\n" + lines[9][:40])
     bulkauth(*world["args"], "-o", str(out), "--resume")
     assert out.read_bytes().splitlines() == lines
+
+
+def test_the_same_records_from_zone_files(world: dict[str, Any]) -> None:
+    """TLSA records (and the rest) read from zone files with --zones: the same records as
+    from the DNS server."""
+    args = list(world["args"])
+    at = args.index("-n")
+    args[at : at + 2] = ["--zones", str(world["folder"] / "zones")]
+    assert bulkauth(*args).stdout.splitlines() == world["lines"]
 
 
 def test_probes_are_off_by_default(tmp_path: Path) -> None:
