@@ -28,6 +28,13 @@ system-deps:
 	    systemctl disable --now nsd >/dev/null 2>&1 || service nsd stop >/dev/null 2>&1 || true; \
 	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
 	fi
+	@if ! command -v unbound >/dev/null 2>&1 || ! command -v ldns-signzone >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound ldnsutils) >/dev/null \
+	      || echo "warning: could not install unbound/ldnsutils; the DNSSEC tests will say so"; \
+	    systemctl disable --now unbound >/dev/null 2>&1 || service unbound stop >/dev/null 2>&1 || true; \
+	  else echo "note: install unbound and ldnsutils (Debian packages) for the DNSSEC tests"; fi; \
+	fi
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
@@ -70,6 +77,9 @@ demo: install
 	$(BIN)/bulkauth diff demo.ndjson demo-next.ndjson -o demo-diff.ndjson
 	$(BIN)/bulkauth report demo-next.ndjson --previous demo.ndjson -o demo-report.html --title "bulkauth demo: the sample world, the next night"
 	@echo "--- open demo-report.html in a browser (it needs no network); the diff records: demo-diff.ndjson"
+	@echo "--- transport probes (--probe mta-sts,starttls,dane) against SMTP/HTTPS servers on 127.0.54.x that data/probe_sample.py starts (transport level, then section states):"
+	@rm -rf demo-probes && $(BIN)/python data/probe_sample.py demo-probes 2>/dev/null
+	@echo "--- full records: demo-probes/probes.ndjson"
 
 test: install suites
 	$(BIN)/python -m pytest -q
@@ -88,12 +98,14 @@ bench: install
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 1 --big-mb 100
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
+	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
 	$(BIN)/python -m bench.messages --messages 5000 --rounds 2 --big-mb 100,2000
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
+	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
 
 clean:
-	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work
+	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html demo-probes .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work

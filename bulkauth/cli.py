@@ -353,6 +353,53 @@ def _sections(spec: str | None) -> tuple[str, ...]:
     return tuple(s for s in SECTIONS if s in asked)
 
 
+def _probe_options(
+    config: RunConfig,
+    spec: str | None,
+    smtp_port: int,
+    rate: float,
+    timeout: float,
+    dnssec: bool,
+    ca_file: str | None,
+    https_port: int,
+) -> Any:
+    """--probe a,b and --dnssec as the run's ProbeOptions; None when neither is asked."""
+    from bulkauth.net.prober import PROBES, ProbeOptions
+
+    asked = tuple(p for p in PROBES if spec and p in {s.strip().lower() for s in spec.split(",")})
+    unknown = {s.strip().lower() for s in (spec or "").split(",") if s.strip()} - set(PROBES)
+    if spec is not None and (unknown or not asked):
+        raise typer.BadParameter(f"choose from {', '.join(PROBES)}", param_hint="--probe")
+    if not asked and not dnssec:
+        return None
+    if dnssec and (config.zones or config.replay_dns or config.backend == "aiodns"):
+        raise BadInput(
+            "--dnssec reads the AD bit of live answers: not with --zones, "
+            "--replay-dns or --backend aiodns"
+        )
+    if "dane" in asked and config.backend == "aiodns":
+        raise BadInput(
+            "--probe dane asks for TLSA records, which c-ares cannot: not with --backend aiodns"
+        )
+    needed = {"mx"} | ({"mta_sts"} if "mta-sts" in asked else set())
+    if asked and config.sections and not needed <= set(config.sections):
+        raise BadInput(
+            f"--probe {','.join(asked)} needs --sections to include {', '.join(sorted(needed))}"
+        )
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise BadInput(f"--ca-file {ca_file}: no such file")
+    return ProbeOptions(
+        probes=asked,
+        smtp_port=smtp_port,
+        https_port=https_port,
+        rate=rate,
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        ca_file=ca_file,
+        dnssec=dnssec,
+    )
+
+
 def _selectors(spec: str | None) -> list[str]:
     """--selectors a,b,c or @FILE; checked once here so bad ones are not reported per domain."""
     from bulkauth.core.dkim.probe import selectors_to_try
@@ -417,6 +464,39 @@ def domains(
             "unless spf, dmarc, dkim and mx are all audited.",
         ),
     ] = None,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            "--probe",
+            help="Open connections too (off by default): mta-sts (fetch the policy over HTTPS), "
+            "starttls (each MX host), dane (TLSA records matched against the MX certificate).",
+        ),
+    ] = None,
+    smtp_port: Annotated[
+        int, typer.Option("--smtp-port", help="Port of the STARTTLS probe.", min=1, max=65535)
+    ] = 25,
+    probe_rate: Annotated[
+        float,
+        typer.Option("--probe-rate", help="New probe connections per second (0: no limit).", min=0),
+    ] = 50.0,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(
+            "--probe-timeout", help="Seconds for a probe to connect, and for each read.", min=0.01
+        ),
+    ] = 10.0,
+    dnssec: Annotated[
+        bool,
+        typer.Option(
+            "--dnssec",
+            help="Report each section's DNSSEC status (the AD bit; -n must be a validating resolver).",
+        ),
+    ] = False,
+    ca_file: Annotated[
+        str | None,
+        typer.Option("--ca-file", help="PEM roots the probes trust (default: certifi's bundle)."),
+    ] = None,
+    https_port: Annotated[int, typer.Option("--https-port", hidden=True, min=1, max=65535)] = 443,
 ) -> int | None:
     """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
 
@@ -428,6 +508,9 @@ def domains(
     config.dmarc_discovery = _discovery(dmarc_discovery)
     config.selectors = _selectors(selectors)
     config.sections = _sections(sections)
+    config.probe = _probe_options(
+        config, probe, smtp_port, probe_rate, probe_timeout, dnssec, ca_file, https_port
+    )
     extra = _open_store(config, "domains")
     return run_domains(files or ["-"], config, extra).stopped_by
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkauth.core.domain import POSTURES
+from bulkauth.core.transport.posture import TRANSPORTS
 
 JSON = dict[str, Any]
 
@@ -102,11 +103,18 @@ DNS_FAILURE: JSON = nullable(
 ERROR: JSON = obj({"code": STRING, "message": STRING})
 
 
+DNSSEC: JSON = {
+    **nullable({"enum": ["secure", "insecure"]}),
+    "description": "only with --dnssec: secure when the validating resolver set the AD bit on "
+    "the section's answer, insecure when it answered without it; null when DNS failed",
+}
+
+
 def section(required: dict[str, JSON], optional: dict[str, JSON] | None = None) -> JSON:
     """Every section: a state, problems, and the DNS failure that made it indeterminate."""
     return obj(
         {"state": STATE, "problems": PROBLEMS, **required},
-        {"dns_failure": DNS_FAILURE, **(optional or {})},
+        {"dns_failure": DNS_FAILURE, "dnssec": DNSSEC, **(optional or {})},
     )
 
 
@@ -239,6 +247,114 @@ BIMI_SECTION = record_section(
     }
 )
 
+# the probe sections (domains --probe): present only when probed
+PROBE_STATE: JSON = {
+    "enum": ["valid", "invalid", "missing", "indeterminate"],
+    "description": "valid: probed, no errors; invalid: errors a sender would act on; missing: "
+    "nothing to probe (no _mta-sts record, no MX, no TLSA records); indeterminate: could not "
+    "connect or resolve (port 25 is often blocked on the prober's side)",
+}
+
+
+def probe_section(required: dict[str, JSON]) -> JSON:
+    return obj({"state": PROBE_STATE, "problems": PROBLEMS, **required})
+
+
+MTA_STS_POLICY_SECTION: JSON = probe_section(
+    {
+        "url": STRING,
+        "id": {**nullable(STRING), "description": "the id= of the _mta-sts record"},
+        "fetched": {**BOOL, "description": "a policy was served (HTTP 200, text/plain, in bounds)"},
+        "http_status": nullable(INT),
+        "content_type": nullable(STRING),
+        "policy": nullable(
+            obj(
+                {
+                    "version": nullable(STRING),
+                    "mode": nullable(STRING),
+                    "max_age": nullable(INT),
+                    "mx": array(STRING),
+                }
+            )
+        ),
+        "mx_not_matched": {
+            **array(STRING),
+            "description": "MX hosts that no mx pattern of the policy matches (RFC 8461 4.1)",
+        },
+    }
+)
+CERTIFICATE: JSON = nullable(
+    obj(
+        {
+            "subject": nullable(STRING),
+            "issuer": nullable(STRING),
+            "names": {**array(STRING), "description": "DNS names of the subjectAltName"},
+            "not_after": nullable(STRING),
+            "days_to_expiry": nullable(INT),
+            "chain_valid": {**BOOL, "description": "chains to a trusted root (WebPKI rules)"},
+            "name_matches": {**BOOL, "description": "valid for the MX host name (RFC 6125)"},
+        }
+    )
+)
+STARTTLS_SECTION: JSON = probe_section(
+    {
+        "hosts": array(
+            obj(
+                {
+                    "host": STRING,
+                    "address": nullable(STRING),
+                    "port": INT,
+                    "state": PROBE_STATE,
+                    "starttls": {**nullable(BOOL), "description": "offered in the EHLO reply"},
+                    "tls_version": nullable(STRING),
+                    "cipher": nullable(STRING),
+                    "certificate": CERTIFICATE,
+                    "problems": PROBLEMS,
+                }
+            )
+        ),
+    }
+)
+DANE_SECTION: JSON = probe_section(
+    {
+        "hosts": array(
+            obj(
+                {
+                    "host": STRING,
+                    "name": {**STRING, "description": "where the TLSA records are: _25._tcp.<mx>"},
+                    "records": array(STRING),
+                    "dnssec": DNSSEC,
+                    "matched": {
+                        **nullable(BOOL),
+                        "description": "the presented certificate matches a usable TLSA record "
+                        "(usage 2 or 3); null: no certificate was obtained",
+                    },
+                    "matched_record": nullable(STRING),
+                    "problems": PROBLEMS,
+                }
+            )
+        ),
+    }
+)
+PROBE_SECTIONS: dict[str, JSON] = {
+    "mta_sts_policy": MTA_STS_POLICY_SECTION,
+    "starttls": STARTTLS_SECTION,
+    "dane": DANE_SECTION,
+}
+TRANSPORT: JSON = obj(
+    {
+        "level": {
+            "enum": list(TRANSPORTS),
+            "description": "dane: every MX with TLSA records matched them, DNSSEC-validated; "
+            "mta_sts: an enforced MTA-STS policy over working STARTTLS; opportunistic: STARTTLS "
+            "with a valid certificate, nothing makes senders insist; plaintext: no MX offers "
+            "STARTTLS; broken: DANE mismatch, an MTA-STS policy with errors, or bad STARTTLS "
+            "certificates; no_mx: nothing to deliver to; indeterminate: no MX could be reached",
+        },
+        "reasons": array(STRING),
+    }
+)
+
 POSTURE: JSON = obj(
     {
         "verdict": {
@@ -254,7 +370,8 @@ POSTURE: JSON = obj(
             "items": STRING,
             "description": "codes of every warning in the record",
         },
-    }
+    },
+    {"transport": {**TRANSPORT, "description": "only with --probe: mail to the domain in transit"}},
 )
 
 SECTIONS: dict[str, JSON] = {
@@ -291,7 +408,11 @@ DOMAIN_OK: JSON = obj(
             name: {**nullable(s), "description": "null when --sections left it out"}
             for name, s in SECTIONS.items()
         },
-    }
+    },
+    {
+        name: {**s, "description": "only with --probe (see docs of each code)"}
+        for name, s in PROBE_SECTIONS.items()
+    },
 )
 DOMAIN_NOT_OK: JSON = obj(
     {**_BASE, "status": {"enum": ["invalid_input", "error"]}, "error": ERROR},

@@ -37,6 +37,7 @@ _CNAME = 5
 _SOA = 6
 _MX = 15
 _AAAA = 28
+_TLSA = 52
 _OPT = 41
 _MAX_HOPS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN
 _MAX_CHAIN = 16  # CNAMEs followed inside one reply
@@ -138,7 +139,9 @@ def build_query(q: Query, qid: int, edns_payload: int = 1232) -> tuple[bytearray
             # root owner, type OPT, class = payload size, TTL = ext-rcode/version/flags 0
             tail += b"\x00\x00\x29" + _U16.pack(edns_payload) + b"\x00\x00\x00\x00\x00\x00"
         _TAILS[(rtype, edns_payload)] = tail
-    wire = bytearray(_HEADER.pack(qid, 0x0100, 1, 0, 0, 1 if edns_payload else 0))
+    # RD, and AD: a validating resolver then says whether it validated the answer (RFC 6840
+    # 5.7) without the DO bit, which would fill answers with signatures nobody reads here
+    wire = bytearray(_HEADER.pack(qid, 0x0120, 1, 0, 0, 1 if edns_payload else 0))
     wire += qname
     wire += tail
     return wire, qname.lower() + tail[:4]
@@ -280,6 +283,14 @@ def _rdata(data: bytes, rtype: int, start: int, end: int, memo: _Memo) -> Rdata:
         if pos != end:
             raise WireError("record longer than its name")
         return _name_text(name)
+    if rtype == _TLSA:
+        # spelled as dnspython does, but without its check of the data's length, which would
+        # make the whole answer a failure: a bad record is the DANE check's to report
+        if end - start < 3:
+            raise WireError("TLSA record too short")
+        hexdata = data[start + 3 : end].hex()
+        chunks = " ".join(hexdata[i : i + 128] for i in range(0, len(hexdata), 128))
+        return f"{data[start]} {data[start + 1]} {data[start + 2]} {chunks}"
     if rtype == _AAAA and end - start == 16:
         # the C library spells addresses as dnspython does, embedded IPv4 forms included
         # (tests/test_udp_backend.py); importing dnspython costs a process more than a bulk
@@ -417,6 +428,7 @@ def parse_answer(data: bytes, q: Query, question_len: int) -> Answer:
                 ttl=ttl if ttl < chain_ttl else chain_ttl,
                 cnames=tuple(chain) if chain else (),
                 size=n,
+                authentic=bool(flags & 0x0020),
             )
         hop = cnames.get(name) if want != _CNAME else None
         if hop is None:
@@ -429,7 +441,7 @@ def parse_answer(data: bytes, q: Query, question_len: int) -> Answer:
         seen.add(name)
     # negative (or chain-only) answers: RFC 2308 min(SOA TTL, MINIMUM), and the chain's TTL
     ttl = min(soa_ttl, soa_min, chain_ttl) if soa_ttl >= 0 else chain_ttl if chain else 0
-    return Answer(rcode, ttl=ttl, cnames=tuple(chain), size=n)
+    return Answer(rcode, ttl=ttl, cnames=tuple(chain), size=n, authentic=bool(flags & 0x0020))
 
 
 def reply_has_opt(data: bytes, question_len: int) -> bool:

@@ -31,6 +31,9 @@ class RunConfig:
     selectors: list[str] = field(default_factory=list)
     #: domains: the sections to audit (--sections); empty: all of them
     sections: tuple[str, ...] = ()
+    #: domains --probe/--dnssec: what to probe and how (a bulkauth.net.prober.ProbeOptions);
+    #: None: no connection is opened
+    probe: Any = None
     #: spf --input: keep each check's trace of terms in its record (--trace)
     spf_trace: bool = False
     #: --store PATH: the results store the CLI opens; the pipeline sees only its sink

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from bulkauth.core.common import psl
 from bulkauth.core.common.names import NameError_, parse_domain
@@ -17,10 +19,15 @@ from bulkauth.pipeline.resume import Resumable
 from bulkauth.pipeline.sinks import RecordSink
 from bulkauth.pipeline.sources import Item, count_items, read_domain_list
 
+if TYPE_CHECKING:
+    from bulkauth.pipeline.probes import Assessed
+
 RECORDS = line_records(SCHEMA, SECTIONS)
 
 
-async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Record:
+async def check_item(
+    item: Item, resolver: Resolver, config: RunConfig, probes: Assessed | None = None
+) -> Record:
     if item.defect is not None:
         code = "input.too_long" if "longer" in item.defect else "input.not_utf8"
         return RECORDS.invalid_input(item, code, item.defect)
@@ -32,14 +39,26 @@ async def check_item(item: Item, resolver: Resolver, config: RunConfig) -> Recor
         audit_domain(domain, config.dmarc_discovery, config.selectors, config.sections or SECTIONS),
         resolver,
     )
-    return {**RECORDS.base(item), "domain": domain, "status": "ok", **sections}
+    record = {**RECORDS.base(item), "domain": domain, "status": "ok", **sections}
+    if probes is not None:
+        from bulkauth.pipeline.probes import add_probes
+
+        await add_probes(domain, record, resolver, probes)
+    return record
 
 
 def make_work(resolver: Resolver, config: RunConfig) -> Work:
     """The domains job for one process (see bulkauth.pipeline.jobs)."""
 
+    probes = None
+    if config.probe is not None:
+        from bulkauth.net.prober import Prober
+        from bulkauth.pipeline.probes import Assessed
+
+        probes = Assessed(Prober(config.probe))
+
     async def work(item: Item) -> Record:
-        return await check_item(item, resolver, config)
+        return await check_item(item, resolver, config, probes)
 
     return work
 
@@ -48,6 +67,10 @@ def run_domains(
     paths: Sequence[str], config: RunConfig, extra: RecordSink | None = None
 ) -> Outcome:
     """Audit every domain of the lists (``outcome.skipped``: how many a resume skipped)."""
+    if config.probe is not None:
+        # one process: the probe cache, per-host bounds and --probe-rate are the run's, and
+        # probing waits on the network, not on a core
+        config = replace(config, workers=1)
     source = Source(
         lambda: read_domain_list(paths),
         lambda: count_items(paths),

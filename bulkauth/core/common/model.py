@@ -21,6 +21,7 @@ class RType(enum.IntEnum):
     MX = 15
     TXT = 16
     AAAA = 28
+    TLSA = 52
     SPF = 99
 
 
@@ -85,6 +86,9 @@ class Answer:
     cnames: tuple[str, ...] = ()
     size: int = 0
     detail: str = ""
+    #: the AD bit: a validating resolver says it checked the DNSSEC signatures (RFC 4035
+    #: 3.2.3); only the UDP backend reads it, and only a validating resolver sets it
+    authentic: bool = False
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,1 @@
+"""Mail transport security: MTA-STS policies, STARTTLS, DANE, judged without I/O."""
