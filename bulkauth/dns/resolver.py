@@ -22,7 +22,7 @@ from bulkauth.core.common.model import Answer, Counters, Query, Rcode, Rdata, RT
 from bulkauth.core.common.names import NameError_, normalize_query_name
 from bulkauth.core.common.step import Step
 from bulkauth.dns.backend import Backend
-from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter
+from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter, RttEstimator
 
 T = TypeVar("T")
 
@@ -47,8 +47,12 @@ def cache_ttl(answer: Answer) -> int:
 
 @dataclass(slots=True)
 class ResolverConfig:
+    #: the longest a try waits; the last try of a query always waits this long
     timeout: float = 3.0
     retries: int = 2
+    #: tries before the last wait the measured round-trip timeout (RFC 6298), at least this;
+    #: 0 turns that off (every try waits ``timeout``)
+    min_timeout: float = 0.3
     concurrency: int = 500
     qps: float = 0.0
     #: an LRU: what is shared (provider SPF trees, report receivers) stays; one-off names
@@ -69,6 +73,11 @@ class Resolver:
         self._rate = RateLimiter(self.config.qps)
         self._inflight = InFlight(self.config.concurrency)
         self._deadlines = Deadlines(self.config.timeout)
+        self._rtt = (
+            RttEstimator(self.config.min_timeout, self.config.timeout)
+            if 0 < self.config.min_timeout < self.config.timeout
+            else None
+        )
         self._flights: dict[Query, asyncio.Future[Answer] | None] = {}
         self._retries_left = self.config.retry_budget
 
@@ -171,10 +180,17 @@ class Resolver:
 
     async def _ask(self, q: Query) -> Answer:
         attempt = 0
+        retries = self.config.retries
+        rtt = self._rtt
         while True:
-            answer = await self._once(q)
+            # a lost datagram costs the measured round-trip timeout, not the full one; the
+            # last try waits the full timeout, so a slow server is still heard
+            if rtt is not None and attempt < retries:
+                answer = await self._once(q, rtt.timeout(attempt))
+            else:
+                answer = await self._once(q, self.config.timeout)
             rcode = answer.rcode
-            if rcode not in RETRYABLE or attempt >= self.config.retries:
+            if rcode not in RETRYABLE or attempt >= retries:
                 break
             if self._retries_left <= 0:
                 answer = replace(
@@ -193,7 +209,7 @@ class Resolver:
             c.failures += 1
         return answer
 
-    async def _once(self, q: Query) -> Answer:
+    async def _once(self, q: Query, seconds: float) -> Answer:
         if self._rate.interval:
             await self._rate.acquire()
         inflight = self._inflight
@@ -205,19 +221,22 @@ class Resolver:
         # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
         task = asyncio.current_task()
         assert task is not None
-        deadline = self._deadlines.arm(task)
+        deadline = self._deadlines.arm(task, seconds)
         try:
             answer = await self.backend.query(q)
         except asyncio.CancelledError:
             if not Deadlines.disarm(deadline) or task.uncancel() > 0:
                 raise
             self.counters.timeouts += 1
-            return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
+            return Answer(Rcode.TIMEOUT, detail=f"no answer within {seconds:.3g}s")
         finally:
             inflight.release()
         if Deadlines.disarm(deadline):  # the backend swallowed our cancellation: take it back
             task.uncancel()
-        if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+        rcode = answer.rcode
+        if (rcode is Rcode.NOERROR or rcode is Rcode.NXDOMAIN) and self._rtt is not None:
+            self._rtt.sample(task.get_loop().time() - deadline.when + seconds)
+        elif rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
             self.counters.timeouts += 1
         return answer
 
