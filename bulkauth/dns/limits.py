@@ -4,8 +4,6 @@ and the round-trip estimate that sets them."""
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import math
 import time
 from collections import deque
@@ -88,36 +86,28 @@ class Deadline:
 ARMED, DONE, FIRED = 0, 1, 2
 #: a timer this late (seconds) means the loop stalled: deadlines wait for it to read I/O
 STALL = 0.05
+#: round-trip timeouts are rounded up to this (seconds), so that there are few lengths
+STEP = 0.05
 
 
 class Deadlines:
     """Cancels a task that overruns its timeout; what ``asyncio.timeout`` does, cheaper.
 
-    A heap of deadlines and one loop timer for the earliest: a timer per query
-    (``call_later``) cost ~20 us of the resolver's ~45 us per query on uvloop
-    (bench/README.md); this costs a heap push. Timeouts differ per query (the first tries wait
-    as long as the measured round trip warrants, the last try the full timeout: see RttEstimator),
-    so deadlines do not expire in the order they were set.
+    Deadlines of the same length expire in the order they were set: a FIFO and one loop timer
+    per length serve them all. A timer per query (``call_later``) cost ~20 us of the
+    resolver's ~45 us per query on uvloop (bench/README.md); this costs an append. Lengths
+    are few: the full timeout, and round-trip timeouts rounded up to STEP (RttEstimator).
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = math.inf
+        self._fifos: dict[float, _Fifo] = {}
 
-    def arm(self, task: asyncio.Task[Any], seconds: float | None = None) -> Deadline:
-        loop = task.get_loop()
-        when = loop.time() + (self.seconds if seconds is None else seconds)
-        entry = Deadline(when, task)
-        heapq.heappush(self._heap, (when, next(self._seq), entry))
-        if when < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = when
-            self._timer = loop.call_at(when, self._expire, loop)
-        return entry
+    def arm(self, task: asyncio.Task[Any], seconds: float) -> Deadline:
+        fifo = self._fifos.get(seconds)
+        if fifo is None:
+            fifo = self._fifos[seconds] = _Fifo(seconds)
+        return fifo.arm(task)
 
     @staticmethod
     def disarm(entry: Deadline) -> bool:
@@ -128,30 +118,50 @@ class Deadlines:
         entry.task = None  # no reference to a finished task while the entry waits its turn
         return False
 
+
+class _Fifo:
+    """The deadlines of one length, in the order they expire."""
+
+    __slots__ = ("_due", "_queue", "_timer", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._queue: deque[Deadline] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
+
+    def arm(self, task: asyncio.Task[Any]) -> Deadline:
+        loop = task.get_loop()
+        entry = Deadline(loop.time() + self.seconds, task)
+        self._queue.append(entry)
+        if self._timer is None:
+            self._due = entry.when
+            self._timer = loop.call_at(entry.when, self._expire, loop)
+        return entry
+
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
-        late = now - self._timer_at
+        late = now - self._due
         if late > STALL:
             # the loop was busy (or not scheduled) past the deadline: replies may be waiting
             # unread in the socket, and timers run before I/O. Give the queries as long again
             # to be read before any is called lost (spurious timeouts: bench/README.md)
-            self._timer_at = now + late
-            self._timer = loop.call_at(self._timer_at, self._expire, loop)
+            self._due = now + late
+            self._timer = loop.call_at(self._due, self._expire, loop)
             return
         self._timer = None
-        self._timer_at = math.inf
-        heap = self._heap
-        while heap:
-            when, _, entry = heap[0]
+        queue = self._queue
+        while queue:
+            entry = queue[0]
             if entry.state == ARMED:
-                if when > now:
-                    self._timer_at = when
-                    self._timer = loop.call_at(when, self._expire, loop)
+                if entry.when > now:
+                    self._due = entry.when
+                    self._timer = loop.call_at(entry.when, self._expire, loop)
                     return
                 entry.state = FIRED
                 if entry.task is not None:
                     entry.task.cancel()
-            heapq.heappop(heap)
+            queue.popleft()
 
 
 class RttEstimator:
@@ -163,21 +173,25 @@ class RttEstimator:
     last try of a query still waits the full timeout, so a slow server is answered as before.
     """
 
-    __slots__ = ("ceiling", "floor", "rttvar", "srtt")
+    __slots__ = ("ceiling", "first", "floor", "rttvar", "srtt")
 
     def __init__(self, floor: float, ceiling: float) -> None:
         self.floor = floor
         self.ceiling = ceiling
         self.srtt = 0.0  # 0: no sample yet
         self.rttvar = 0.0
+        #: the first try's timeout, kept current by sample(): read once per query
+        self.first = ceiling
 
     def sample(self, rtt: float) -> None:
-        if self.srtt == 0.0:
+        srtt = self.srtt
+        if srtt == 0.0:
             self.srtt = rtt
             self.rttvar = rtt / 2
         else:
-            self.rttvar += (abs(self.srtt - rtt) - self.rttvar) / 4
-            self.srtt += (rtt - self.srtt) / 8
+            self.rttvar += (abs(srtt - rtt) - self.rttvar) / 4
+            self.srtt = srtt + (rtt - srtt) / 8
+        self.first = self.timeout(0)
 
     def timeout(self, attempt: int) -> float:
         """The timeout of try ``attempt`` (0-based) before the last: the RTO, doubled each
@@ -185,4 +199,8 @@ class RttEstimator:
         if self.srtt == 0.0:
             return self.ceiling
         rto = (self.srtt + 4 * self.rttvar) * (1 << attempt)
-        return self.floor if rto < self.floor else self.ceiling if rto > self.ceiling else rto
+        if rto <= self.floor:
+            return self.floor
+        # rounded up to STEP: deadlines of one length share a FIFO (Deadlines)
+        rto = math.ceil(rto / STEP) * STEP
+        return self.ceiling if rto > self.ceiling else rto

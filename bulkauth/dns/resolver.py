@@ -165,7 +165,9 @@ class Resolver:
             if len(answer.records) > 1:
                 # RRsets are unordered and servers rotate them: one canonical order makes every
                 # record we write reproducible, whichever server or backend answered
-                answer = replace(answer, records=canonical_order(answer.records))
+                ordered = canonical_order(answer.records)
+                if ordered != answer.records:  # replace() costs ~4 us: only when needed
+                    answer = replace(answer, records=ordered)
             self.cache.put(q, answer, cache_ttl(answer))
         except BaseException as exc:
             # the asker was cancelled: joiners must not hang, they see a clean failure
@@ -179,18 +181,53 @@ class Resolver:
         return answer
 
     async def _ask(self, q: Query) -> Answer:
-        attempt = 0
-        retries = self.config.retries
+        """Ask the backend, trying again after failures; one frame for all tries, because a
+        coroutine per try cost ~1 us of every query (bench/README.md)."""
+        config = self.config
+        counters = self.counters
         rtt = self._rtt
+        inflight = self._inflight
+        task = asyncio.current_task()
+        assert task is not None
+        attempt = 0
         while True:
             # a lost datagram costs the measured round-trip timeout, not the full one; the
             # last try waits the full timeout, so a slow server is still heard
-            if rtt is not None and attempt < retries:
-                answer = await self._once(q, rtt.timeout(attempt))
+            if rtt is None or attempt >= config.retries:
+                seconds = config.timeout
             else:
-                answer = await self._once(q, self.config.timeout)
+                seconds = rtt.first if attempt == 0 else rtt.timeout(attempt)
+            if self._rate.interval:
+                await self._rate.acquire()
+            if not inflight.take():
+                await inflight.wait()
+            counters.queries += 1
+            # The deadline cancels this task rather than a cancel scope: anyio's move_on_after
+            # costs ~17 us a query and a call_later timer ~20 us on uvloop, a Deadlines entry
+            # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
+            deadline = self._deadlines.arm(task, seconds)
+            try:
+                answer = await self.backend.query(q)
+            except asyncio.CancelledError:
+                if not Deadlines.disarm(deadline) or task.uncancel() > 0:
+                    raise
+                counters.timeouts += 1
+                answer = Answer(Rcode.TIMEOUT, detail=f"no answer within {seconds:.3g}s")
+            else:
+                if Deadlines.disarm(deadline):  # the backend swallowed our cancellation
+                    task.uncancel()
+                if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+                    counters.timeouts += 1
+                elif (
+                    rtt is not None
+                    and not counters.queries & 3  # a sample in four is plenty, and cheaper
+                    and (answer.rcode is Rcode.NOERROR or answer.rcode is Rcode.NXDOMAIN)
+                ):
+                    rtt.sample(task.get_loop().time() - deadline.when + seconds)
+            finally:
+                inflight.release()
             rcode = answer.rcode
-            if rcode not in RETRYABLE or attempt >= retries:
+            if rcode not in RETRYABLE or attempt >= config.retries:
                 break
             if self._retries_left <= 0:
                 answer = replace(
@@ -199,45 +236,13 @@ class Resolver:
                 break
             self._retries_left -= 1
             attempt += 1
-            self.counters.retries += 1
-            delay = self.config.backoff * (2 ** (attempt - 1))
+            counters.retries += 1
+            delay = config.backoff * (2 ** (attempt - 1))
             await anyio.sleep(delay * (0.5 + random.random()))
-        c = self.counters
         key = rcode._value_  # not .value: an enum property costs a descriptor call per query
-        c.by_rcode[key] = c.by_rcode.get(key, 0) + 1
+        counters.by_rcode[key] = counters.by_rcode.get(key, 0) + 1
         if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
-            c.failures += 1
-        return answer
-
-    async def _once(self, q: Query, seconds: float) -> Answer:
-        if self._rate.interval:
-            await self._rate.acquire()
-        inflight = self._inflight
-        if not inflight.take():
-            await inflight.wait()
-        self.counters.queries += 1
-        # The deadline cancels this task rather than a cancel scope: anyio's move_on_after
-        # costs ~17 us a query and a call_later timer ~20 us on uvloop, a Deadlines entry
-        # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
-        task = asyncio.current_task()
-        assert task is not None
-        deadline = self._deadlines.arm(task, seconds)
-        try:
-            answer = await self.backend.query(q)
-        except asyncio.CancelledError:
-            if not Deadlines.disarm(deadline) or task.uncancel() > 0:
-                raise
-            self.counters.timeouts += 1
-            return Answer(Rcode.TIMEOUT, detail=f"no answer within {seconds:.3g}s")
-        finally:
-            inflight.release()
-        if Deadlines.disarm(deadline):  # the backend swallowed our cancellation: take it back
-            task.uncancel()
-        rcode = answer.rcode
-        if (rcode is Rcode.NOERROR or rcode is Rcode.NXDOMAIN) and self._rtt is not None:
-            self._rtt.sample(task.get_loop().time() - deadline.when + seconds)
-        elif rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
-            self.counters.timeouts += 1
+            counters.failures += 1
         return answer
 
 
