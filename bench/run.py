@@ -161,6 +161,9 @@ def clients(queries: Path, seconds: float, rounds: int) -> dict[str, Any]:
         summary[c] = {
             "qps_median": statistics.median(good) if good else None,
             "qps_runs": good,
+            "cpu_us_per_query_median": statistics.median(cpu)
+            if (cpu := [x["cpu_us_per_query"] for x in rs if x.get("cpu_us_per_query")])
+            else None,
             "failures": sum(x.get("failures", 0) for x in rs),
             "rcodes": dict(sum((Counter(x.get("rcodes", {})) for x in rs), Counter())),
             "command": rs[0].get("command", ""),
@@ -812,8 +815,9 @@ def table(res: dict[str, Any]) -> str:
         q = cl.get(c, {}).get("qps_median")
         runs = ", ".join(f"{x:,.0f}" for x in cl.get(c, {}).get("qps_runs", []))
         pr = cl.get(c, {}).get("vs_raw_udp_median")
+        cpu = cl.get(c, {}).get("cpu_us_per_query_median")
         rows.append((f"{c}, 500 in flight (median)", f"{q:,.0f} q/s" if q else "-",
-                     f"{pr or 0:.2f}x raw-udp in the same round, {ratio(q, srv)} server; runs {runs}"))  # fmt: skip
+                     f"{pr or 0:.2f}x raw-udp in the same round, {ratio(q, srv)} server; {cpu or 0:.1f} us CPU a query; runs {runs}"))  # fmt: skip
     eq = res.get("answer_equality")
     if eq and "compared" in eq:
         rows.append(("answers identical, udp vs aiodns", f"{eq['identical']}/{eq['compared']}", ""))
