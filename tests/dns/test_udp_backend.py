@@ -472,7 +472,7 @@ async def test_a_lost_answer_costs_the_round_trip_timeout_not_the_full_one(
     raw: MakeRaw, min_timeout: float
 ) -> None:
     """Over a fast path the first try of a query waits the measured round-trip timeout (here
-    its floor, 0.1 s); only the last try waits the full timeout. --min-timeout 0: every try
+    about its floor, 0.1 s); only the last try waits the full timeout (2 s). --min-timeout 0: every try
     waits the full timeout, as before."""
     lost: list[bytes] = []
 
@@ -484,10 +484,10 @@ async def test_a_lost_answer_costs_the_round_trip_timeout_not_the_full_one(
 
     server = await raw(reply)
     b = UdpBackend([f"127.0.0.1:{port_of(server)}"])
-    cfg = ResolverConfig(timeout=1.0, min_timeout=min_timeout, retries=2, backoff=0.01)
+    cfg = ResolverConfig(timeout=2.0, min_timeout=min_timeout, retries=2, backoff=0.01)
     r = Resolver(b, cfg)
     try:
-        for i in range(8):  # round trips to learn from
+        for i in range(40):  # round trips to learn from (one in four is sampled)
             assert (await r.resolve(Query(f"w{i}.example.com", RType.A))).rcode is Rcode.NOERROR
         started = time.monotonic()
         a = await r.resolve(Query("lost.example.com", RType.A))
@@ -496,9 +496,9 @@ async def test_a_lost_answer_costs_the_round_trip_timeout_not_the_full_one(
         await r.aclose()
     assert a.records == ("192.0.2.7",) and r.counters.timeouts == 1 and len(lost) == 1
     if min_timeout:
-        assert took < 0.5
+        assert took < 1.0  # the round-trip timeout: ~0.1 s here, more on a busy machine
     else:
-        assert took >= 0.99
+        assert took >= 1.99
 
 
 @pytest.mark.anyio
