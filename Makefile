@@ -17,16 +17,17 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-deps
 	@$(BIN)/python -m compileall -q bulkauth
 
-# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, and
-# headless Chromium for the HTML report's browser test); installed only when missing and when
+# Debian packages the tests and benchmarks use (a real authoritative server, dnsperf, dnsdist
+# for the bench's latency stage, and headless Chromium for the HTML report's browser test); installed only when missing and when
 # we may (root with apt-get).
 system-deps:
-	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1; then \
+	@if ! command -v nsd >/dev/null 2>&1 || ! command -v dnsperf >/dev/null 2>&1 || ! command -v dnsdist >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsd dnsperf) >/dev/null \
-	      || echo "warning: could not install nsd/dnsperf; tests that need NSD will say so"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nsd dnsperf dnsdist) >/dev/null \
+	      || echo "warning: could not install nsd/dnsperf/dnsdist; tests that need NSD will say so"; \
 	    systemctl disable --now nsd >/dev/null 2>&1 || service nsd stop >/dev/null 2>&1 || true; \
-	  else echo "note: install nsd and dnsperf (Debian packages) for the NSD tests and benchmarks"; fi; \
+	    systemctl disable --now dnsdist >/dev/null 2>&1 || service dnsdist stop >/dev/null 2>&1 || true; \
+	  else echo "note: install nsd, dnsperf and dnsdist (Debian packages) for the NSD tests and benchmarks"; fi; \
 	fi
 	@if ! command -v unbound >/dev/null 2>&1 || ! command -v ldns-signzone >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

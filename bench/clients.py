@@ -114,6 +114,7 @@ async def measure(
     await ask("warm-up.invalid", "MX")
     await close()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     deadline = started + seconds
     stop = False
     while not stop:
@@ -135,12 +136,16 @@ async def measure(
         await asyncio.gather(*(worker() for _ in range(inflight)))
         await close()
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     ok = sum(rcodes[c] for c in ("NOERROR", "NXDOMAIN", "ARES_ENOTFOUND", "ARES_ENODATA"))
     return {
         "client": client,
         "qps": round(done / elapsed, 1),
         "queries": done,
         "seconds": round(elapsed, 2),
+        # this process's CPU per query: steadier than q/s on a shared machine, and what the
+        # client costs apart from the server's share of the cores
+        "cpu_us_per_query": round(cpu / done * 1e6, 2) if done else None,
         "passes": passes,
         "inflight": inflight,
         "failures": done - ok,

@@ -71,6 +71,10 @@ def write_config(workdir: Path, zones: list[tuple[str, str]], address: str, port
         # one answering process: the client under test needs the other core of a 2-core box
         "    server-count: 1",
         "    tcp-count: 512",
+        # deep socket buffers: bursts of thousands of queries (a client's flush, dnsdist's
+        # delayed replies) overflowed the default 208 KiB and were lost (RcvbufErrors)
+        "    receive-buffer-size: 4194304",
+        "    send-buffer-size: 4194304",
         "    tcp-timeout: 30",
         "    rrl-ratelimit: 0",
         "    rrl-whitelist-ratelimit: 0",

@@ -17,7 +17,9 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
    results compared; ``--record-dns`` against the same run without it, a ``--replay-dns`` of
    the recording, and loading a 1,000,000-answer snapshot against loading the zone files;
 5. ``--full`` (or ``--only memory --memory-lines N``): peak memory (PSS and RSS of the process tree) of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
-6. ``report`` (bench/report.py): ``bulkauth diff`` and ``bulkauth report --previous`` over two
+6. ``latency`` (bench/latency.py): the domain audits and checkdmarc through dnsdist delaying
+   answers 20 +- 5 ms (and dropping 1% of them), with dnsdist's own ceiling at that delay;
+7. ``report`` (bench/report.py): ``bulkauth diff`` and ``bulkauth report --previous`` over two
    100,000-domain runs (``--report-domains N``): time, peak RSS, HTML size, against GNU sort and
    an orjson pass; the time headless Chromium takes to open the report, filter, show an item.
 
@@ -159,6 +161,9 @@ def clients(queries: Path, seconds: float, rounds: int) -> dict[str, Any]:
         summary[c] = {
             "qps_median": statistics.median(good) if good else None,
             "qps_runs": good,
+            "cpu_us_per_query_median": statistics.median(cpu)
+            if (cpu := [x["cpu_us_per_query"] for x in rs if x.get("cpu_us_per_query")])
+            else None,
             "failures": sum(x.get("failures", 0) for x in rs),
             "rcodes": dict(sum((Counter(x.get("rcodes", {})) for x in rs), Counter())),
             "command": rs[0].get("command", ""),
@@ -810,8 +815,9 @@ def table(res: dict[str, Any]) -> str:
         q = cl.get(c, {}).get("qps_median")
         runs = ", ".join(f"{x:,.0f}" for x in cl.get(c, {}).get("qps_runs", []))
         pr = cl.get(c, {}).get("vs_raw_udp_median")
+        cpu = cl.get(c, {}).get("cpu_us_per_query_median")
         rows.append((f"{c}, 500 in flight (median)", f"{q:,.0f} q/s" if q else "-",
-                     f"{pr or 0:.2f}x raw-udp in the same round, {ratio(q, srv)} server; runs {runs}"))  # fmt: skip
+                     f"{pr or 0:.2f}x raw-udp in the same round, {ratio(q, srv)} server; {cpu or 0:.1f} us CPU a query; runs {runs}"))  # fmt: skip
     eq = res.get("answer_equality")
     if eq and "compared" in eq:
         rows.append(("answers identical, udp vs aiodns", f"{eq['identical']}/{eq['compared']}", ""))
@@ -875,6 +881,12 @@ def table(res: dict[str, Any]) -> str:
         ag = sp.get("results_agree") or {}
         if ag:
             notes.append(f"spf results, bulkauth == pyspf: {ag['same']}/{ag['compared']}")
+    if isinstance(res.get("latency"), dict) and "error" not in res["latency"]:
+        from bench import latency
+
+        lat_rows, lat_notes = latency.rows(res["latency"])
+        rows += lat_rows
+        notes += lat_notes
     rep = res.get("report") or {}
     if "diff" in rep:
         from bench import report
@@ -906,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--only",
-        choices=["dns", "domains", "store", "snapshot", "spf", "memory", "report"],
+        choices=["dns", "domains", "latency", "store", "snapshot", "spf", "memory", "report"],
         action="append",
     )
     p.add_argument(
@@ -919,7 +931,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = a.seconds or (10.0 if a.full else 6.0)
     rounds = a.rounds or (3 if a.full else 2)
     mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
-    only = set(a.only or ["dns", "domains", "store", "snapshot", "spf", "memory", "report"])
+    only = set(
+        a.only or ["dns", "domains", "latency", "store", "snapshot", "spf", "memory", "report"]
+    )
     work = (a.work or HERE / "work" / mode).resolve()
 
     meta_path = work / "meta.json"
@@ -963,6 +977,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if "domains" in only:
                 stage("domains", lambda: domains_peers(cli, work, 500 if a.full else 200, seconds))
+            if "latency" in only:
+                from bench import latency
+
+                stage("latency", lambda: latency.run(cli, work, 60 if a.full else 40, seconds))
             if "store" in only:
                 stage("store", lambda: store_overhead(cli, work, rounds, seconds))
             if "snapshot" in only:

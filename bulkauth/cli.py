@@ -68,7 +68,19 @@ Concurrency = Annotated[
 ]
 Qps = Annotated[float, typer.Option("--qps", min=0, help="Queries per second limit (0 = none).")]
 Timeout = Annotated[
-    float, typer.Option("--timeout", min=0.01, help="Seconds to wait for one DNS answer.")
+    float,
+    typer.Option(
+        "--timeout", min=0.01, help="Seconds a DNS query's last try waits for its answer."
+    ),
+]
+MinTimeout = Annotated[
+    float,
+    typer.Option(
+        "--min-timeout",
+        min=0,
+        help="Earlier tries wait the measured round-trip timeout (RFC 6298), at least this "
+        "many seconds; 0: every try waits --timeout.",
+    ),
 ]
 Retries = Annotated[int, typer.Option("--retries", min=0, help="Retries of a failed DNS query.")]
 RetryBudget = Annotated[
@@ -148,6 +160,7 @@ def _run_config(
     concurrency: Concurrency = 500,
     qps: Qps = 0.0,
     timeout: Timeout = 3.0,
+    min_timeout: MinTimeout = 0.3,
     retries: Retries = 2,
     retry_budget: RetryBudget = 100_000,
     output: Output = None,
@@ -195,6 +208,7 @@ def _run_config(
         backend=backend,
         resolver=ResolverConfig(
             timeout=timeout,
+            min_timeout=min_timeout,
             retries=retries,
             concurrency=concurrency,
             qps=qps,

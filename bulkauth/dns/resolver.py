@@ -22,7 +22,7 @@ from bulkauth.core.common.model import Answer, Counters, Query, Rcode, Rdata, RT
 from bulkauth.core.common.names import NameError_, normalize_query_name
 from bulkauth.core.common.step import Step
 from bulkauth.dns.backend import Backend
-from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter
+from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter, RttEstimator
 
 T = TypeVar("T")
 
@@ -47,8 +47,12 @@ def cache_ttl(answer: Answer) -> int:
 
 @dataclass(slots=True)
 class ResolverConfig:
+    #: the longest a try waits; the last try of a query always waits this long
     timeout: float = 3.0
     retries: int = 2
+    #: tries before the last wait the measured round-trip timeout (RFC 6298), at least this;
+    #: 0 turns that off (every try waits ``timeout``)
+    min_timeout: float = 0.3
     concurrency: int = 500
     qps: float = 0.0
     #: an LRU: what is shared (provider SPF trees, report receivers) stays; one-off names
@@ -69,6 +73,11 @@ class Resolver:
         self._rate = RateLimiter(self.config.qps)
         self._inflight = InFlight(self.config.concurrency)
         self._deadlines = Deadlines(self.config.timeout)
+        self._rtt = (
+            RttEstimator(self.config.min_timeout, self.config.timeout)
+            if 0 < self.config.min_timeout < self.config.timeout
+            else None
+        )
         self._flights: dict[Query, asyncio.Future[Answer] | None] = {}
         self._retries_left = self.config.retry_budget
 
@@ -156,7 +165,9 @@ class Resolver:
             if len(answer.records) > 1:
                 # RRsets are unordered and servers rotate them: one canonical order makes every
                 # record we write reproducible, whichever server or backend answered
-                answer = replace(answer, records=canonical_order(answer.records))
+                ordered = canonical_order(answer.records)
+                if ordered != answer.records:  # replace() costs ~4 us: only when needed
+                    answer = replace(answer, records=ordered)
             self.cache.put(q, answer, cache_ttl(answer))
         except BaseException as exc:
             # the asker was cancelled: joiners must not hang, they see a clean failure
@@ -170,11 +181,53 @@ class Resolver:
         return answer
 
     async def _ask(self, q: Query) -> Answer:
+        """Ask the backend, trying again after failures; one frame for all tries, because a
+        coroutine per try cost ~1 us of every query (bench/README.md)."""
+        config = self.config
+        counters = self.counters
+        rtt = self._rtt
+        inflight = self._inflight
+        task = asyncio.current_task()
+        assert task is not None
         attempt = 0
         while True:
-            answer = await self._once(q)
+            # a lost datagram costs the measured round-trip timeout, not the full one; the
+            # last try waits the full timeout, so a slow server is still heard
+            if rtt is None or attempt >= config.retries:
+                seconds = config.timeout
+            else:
+                seconds = rtt.first if attempt == 0 else rtt.timeout(attempt)
+            if self._rate.interval:
+                await self._rate.acquire()
+            if not inflight.take():
+                await inflight.wait()
+            counters.queries += 1
+            # The deadline cancels this task rather than a cancel scope: anyio's move_on_after
+            # costs ~17 us a query and a call_later timer ~20 us on uvloop, a Deadlines entry
+            # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
+            deadline = self._deadlines.arm(task, seconds)
+            try:
+                answer = await self.backend.query(q)
+            except asyncio.CancelledError:
+                if not Deadlines.disarm(deadline) or task.uncancel() > 0:
+                    raise
+                counters.timeouts += 1
+                answer = Answer(Rcode.TIMEOUT, detail=f"no answer within {seconds:.3g}s")
+            else:
+                if Deadlines.disarm(deadline):  # the backend swallowed our cancellation
+                    task.uncancel()
+                if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
+                    counters.timeouts += 1
+                elif (
+                    rtt is not None
+                    and not counters.queries & 3  # a sample in four is plenty, and cheaper
+                    and (answer.rcode is Rcode.NOERROR or answer.rcode is Rcode.NXDOMAIN)
+                ):
+                    rtt.sample(task.get_loop().time() - deadline.when + seconds)
+            finally:
+                inflight.release()
             rcode = answer.rcode
-            if rcode not in RETRYABLE or attempt >= self.config.retries:
+            if rcode not in RETRYABLE or attempt >= config.retries:
                 break
             if self._retries_left <= 0:
                 answer = replace(
@@ -183,42 +236,13 @@ class Resolver:
                 break
             self._retries_left -= 1
             attempt += 1
-            self.counters.retries += 1
-            delay = self.config.backoff * (2 ** (attempt - 1))
+            counters.retries += 1
+            delay = config.backoff * (2 ** (attempt - 1))
             await anyio.sleep(delay * (0.5 + random.random()))
-        c = self.counters
         key = rcode._value_  # not .value: an enum property costs a descriptor call per query
-        c.by_rcode[key] = c.by_rcode.get(key, 0) + 1
+        counters.by_rcode[key] = counters.by_rcode.get(key, 0) + 1
         if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
-            c.failures += 1
-        return answer
-
-    async def _once(self, q: Query) -> Answer:
-        if self._rate.interval:
-            await self._rate.acquire()
-        inflight = self._inflight
-        if not inflight.take():
-            await inflight.wait()
-        self.counters.queries += 1
-        # The deadline cancels this task rather than a cancel scope: anyio's move_on_after
-        # costs ~17 us a query and a call_later timer ~20 us on uvloop, a Deadlines entry
-        # ~1 us (bench/README.md). uncancel() tells our cancellation from one from outside.
-        task = asyncio.current_task()
-        assert task is not None
-        deadline = self._deadlines.arm(task)
-        try:
-            answer = await self.backend.query(q)
-        except asyncio.CancelledError:
-            if not Deadlines.disarm(deadline) or task.uncancel() > 0:
-                raise
-            self.counters.timeouts += 1
-            return Answer(Rcode.TIMEOUT, detail=f"no answer within {self.config.timeout:g}s")
-        finally:
-            inflight.release()
-        if Deadlines.disarm(deadline):  # the backend swallowed our cancellation: take it back
-            task.uncancel()
-        if answer.rcode is Rcode.TIMEOUT:  # the backend's own transport gave up first
-            self.counters.timeouts += 1
+            counters.failures += 1
         return answer
 
 

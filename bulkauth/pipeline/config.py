@@ -104,7 +104,11 @@ def _answering_backend(config: RunConfig) -> Backend:
         # equality) at 2-3x its rate, where c-ares tops out at ~5k queries/s (bench/README.md)
         from bulkauth.dns.backends.udp import UdpBackend
 
-        return UdpBackend(config.nameservers)
+        # a socket per 500 queries in flight: replies released in a burst (a delaying
+        # resolver, a busy loop) overflowed one socket's receive buffer (4 MiB, the kernel's
+        # rmem_max here) at ~1,000 in flight and were lost (bench/README.md, latency)
+        sockets = -(-config.resolver.concurrency // 500)
+        return UdpBackend(config.nameservers, sockets_per_server=sockets)
     from bulkauth.dns.backends.aiodns import AiodnsBackend
 
     # c-ares re-sends within one attempt; those packets would bypass --qps, so with a

@@ -218,6 +218,11 @@ class _UdpSocket:
             return
         qid = (data[0] << 8) | data[1]
         fut = p[2]
+        if fut.done():
+            # its query timed out a moment ago: the task is cancelled but has not yet run to
+            # forget the query; the reply is as late as any other
+            stats.unmatched += 1
+            return
         if data[2] & 0x02:  # TC
             stats.truncated += 1
             del self.pending[qid]
@@ -292,6 +297,9 @@ class _TcpConnection(asyncio.Protocol):
             stats.unmatched += 1
             return
         qid = (data[0] << 8) | data[1]
+        if p[2].done():  # timed out a moment ago (see _UdpSocket._datagram)
+            stats.unmatched += 1
+            return
         try:
             answer = parse_answer(data, p[1], len(p[0]))
         except WireError as exc:
