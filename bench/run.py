@@ -714,12 +714,21 @@ def _tree_pss_kib(pid: int) -> int:
     return total
 
 
-def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, Any]:
+def memory_run(
+    cli: list[str], work: Path, lines: int, cap: float, plain: bool = False
+) -> dict[str, Any]:
+    """Issue 17's condition: the run with the store and the DNS snapshot on (``plain``: without
+    them, for the pipeline's own share)."""
     big = work / "domains-big.txt"
     if _count_lines(big) != lines:
         synth.write_big_list(work, lines, seed=1)
     out_path = work / "domains-big.ndjson"
-    cmd = [*cli, "domains", str(big), "-n", NS, "--backend", "udp", "--no-progress", "-o", str(out_path)]  # fmt: skip
+    store, snap = work / "memory-run.duckdb", work / "memory-run.snapshot.gz"
+    for leftover in (store, snap, store.with_name(store.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    shutil.rmtree(snap.with_name(snap.name + ".parts"), ignore_errors=True)
+    options = [] if plain else ["--store", str(store), "--record-dns", str(snap)]
+    cmd = [*cli, "domains", str(big), "-n", NS, "--backend", "udp", "--no-progress", "-o", str(out_path), *options]  # fmt: skip
     log(f"memory run: {lines:,} lines (capped at {cap:.0f} s)")
     started = time.perf_counter()
     # stderr to a file, not a pipe: worker processes inherit it, and a pipe read would wait
@@ -767,6 +776,7 @@ def memory_run(cli: list[str], work: Path, lines: int, cap: float) -> dict[str, 
     picks = [samples[int(len(samples) * f)] for f in (0.1, 0.5) if samples] + samples[-1:]
     return {
         "lines": lines,
+        "with_store_and_snapshot": not plain,
         "lines_done": done,
         "completed": completed,
         "seconds": round(secs, 1),
@@ -895,7 +905,8 @@ def table(res: dict[str, Any]) -> str:
     mem = res.get("memory")
     if mem and "peak_rss_mib" in mem:
         flat = " -> ".join(f"{x['pss_mib']:.0f}" for x in mem.get("rss_samples", []))
-        rows.append((f"bulkauth domains, {mem['lines_done']:,}/{mem['lines']:,} lines", f"{mem['peak_pss_mib']} MiB peak PSS", f"(RSS summed {mem['peak_rss_mib']} MiB); PSS at 10%/50%/end {flat} MiB; {mem['domains_per_s']} domains/s"))  # fmt: skip
+        opts = ", --store --record-dns" if mem.get("with_store_and_snapshot") else ""
+        rows.append((f"bulkauth domains{opts}, {mem['lines_done']:,}/{mem['lines']:,} lines", f"{mem['peak_pss_mib']} MiB peak PSS", f"(RSS summed {mem['peak_rss_mib']} MiB); PSS at 10%/50%/end {flat} MiB; {mem['domains_per_s']} domains/s"))  # fmt: skip
     w = max((len(r[0]) for r in rows), default=0)
     v = max((len(r[1]) for r in rows), default=0)
     lines = [f"{a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows]
@@ -914,6 +925,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int)
     p.add_argument("--memory-lines", type=int, help="lines for the memory run (0: skip)")
     p.add_argument(
+        "--memory-plain", action="store_true", help="the memory run without --store/--record-dns"
+    )
+    p.add_argument(
         "--memory-cap", type=float, default=1200.0, help="seconds the memory run may take"
     )
     p.add_argument(
@@ -925,7 +939,14 @@ def main(argv: list[str] | None = None) -> int:
         "--report-domains", type=int, default=100_000, help="domains of the report stage's runs"
     )
     p.add_argument("--work", type=Path)
+    p.add_argument(
+        "--address",
+        default=ADDRESS,
+        help="loopback address of the bench's NSD (port 53), for a second bench beside one running",
+    )
     a = p.parse_args(argv)
+    global NS
+    NS = a.address
     mode = "full" if a.full else "quick"
     domains = a.domains or (10_000 if a.full else 2_000)
     seconds = a.seconds or (10.0 if a.full else 6.0)
@@ -962,7 +983,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{key} failed: {exc!r}")
             res[key] = {"error": repr(exc)}
 
-    with Nsd(work):
+    with Nsd(work, a.address):
         if "dns" in only:
             log("dnsperf: the server's ceiling")
             stage("dnsperf", lambda: dnsperf(queries, seconds))
@@ -990,7 +1011,9 @@ def main(argv: list[str] | None = None) -> int:
                 # start-up, so it measured the start as much as the rate (pyspf is timed 12 s)
                 stage("spf", lambda: spf_peers(cli, work, SPF_CHECKS, seconds * 2))
             if "memory" in only and mem_lines:
-                stage("memory", lambda: memory_run(cli, work, mem_lines, a.memory_cap))
+                stage(
+                    "memory", lambda: memory_run(cli, work, mem_lines, a.memory_cap, a.memory_plain)
+                )
             if "report" in only:
                 from bench import report
 
