@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 import os
 import platform
@@ -588,22 +589,57 @@ def _count_snapshot(path: Path) -> int:
 
 
 SPF_CHECKS = 30_000
+#: share of checks that draw a fresh client address (the rest repeat an earlier client; fresh
+#: draws in the providers' small pools collide too): 30,000 checks meet ~17,000 distinct
+#: addresses, as a day of a small MX's log does
+SPF_FRESH_ADDRESS = 0.75
+#: where fresh client addresses come from, with weights: the providers' and the synthetic
+#: domains' authorised ranges (bench/synth.py) and addresses no record authorises, IPv4 and IPv6
+SPF_CLIENT_RANGES: list[tuple[str, float]] = [
+    ("198.51.100.0/24", 0.16),  # mailprov-a and the domains' own /28s
+    ("203.0.113.0/24", 0.06),  # mailprov-a, own includes
+    ("192.0.2.0/24", 0.04),  # mailprov-a (up to .55)
+    ("198.18.0.0/19", 0.10),  # mailprov-b/c/d/e/f networks and more
+    ("198.18.32.0/19", 0.08),
+    ("100.64.0.0/10", 0.18),  # outside every record
+    ("172.16.0.0/12", 0.10),
+    ("2001:db8:4860::/48", 0.05),  # mailprov-a
+    ("2001:db8:a000::/39", 0.04),  # mailprov-b
+    ("2001:db8:b000::/48", 0.02),  # mailprov-d
+    ("2001:db8::/32", 0.07),  # mostly outside, sometimes a domain's own /48
+    ("fd00::/8", 0.10),  # outside
+]
 
 
 def spf_checks(work: Path, n: int, seed: int = 5) -> list[tuple[str, str]]:
-    """(ip, sender) pairs: addresses inside and outside each domain's SPF, as an archive has
-    them: every sending domain many times over (passes over the list), a fresh address each."""
+    """(ip, sender) pairs shaped like a mail log: thousands of distinct clients, most new and
+    some coming back, inside and outside the senders' authorised ranges, IPv4 and IPv6, and
+    senders drawn with a Zipf-like skew (a few domains send much of the mail, most send little)."""
     rng = random.Random(seed)
-    senders = [
-        t["domain"]
-        for t in read_truth(work)
-        if t.get("status") == "ok" and t["spf"]["state"] != "missing" and t["domain"]
-    ]
-    ips = ["198.51.100.5", "198.51.100.40", "203.0.113.9", "192.0.2.1", "198.18.20.7", "198.18.40.1", "127.0.1.7", "2001:db8:4860::1"]  # fmt: skip
+    truth = [t for t in read_truth(work) if t.get("status") == "ok" and t["domain"]]
+    # the busy senders are those with a working record; broken, parked and +all ones are in
+    # the long tail (they still make ~10% of the checks)
+    busy = [t["domain"] for t in truth if t["spf"]["state"] == "valid" and t["spf"].get("all") in ("-all", "~all", "?all") and t["spf"].get("kind") != "parked"]  # fmt: skip
+    busy_set = set(busy)
+    rest = [t["domain"] for t in truth if t["spf"]["state"] != "missing" and t["domain"] not in busy_set]  # fmt: skip
+    rng.shuffle(busy)
+    rng.shuffle(rest)
+    senders = busy + rest
+    if not senders:
+        return []
+    weights = [1.0 / (rank + 1) ** 0.8 for rank in range(len(senders))]
+    nets = [ipaddress.ip_network(r) for r, _ in SPF_CLIENT_RANGES]
+    net_weights = [w for _, w in SPF_CLIENT_RANGES]
+    seen: list[str] = []
     checks: list[tuple[str, str]] = []
-    while senders and len(checks) < n:
-        for d in senders[: n - len(checks)]:
-            checks.append((rng.choice(ips), f"user{len(checks)}@{d}"))
+    for d in rng.choices(senders, weights, k=n):
+        if seen and rng.random() > SPF_FRESH_ADDRESS:
+            ip = rng.choice(seen)
+        else:
+            net = rng.choices(nets, net_weights)[0]
+            ip = str(net[rng.randrange(1, net.num_addresses - 1)])
+            seen.append(ip)
+        checks.append((ip, f"user{rng.randrange(10**6)}@{d}"))
     return checks
 
 
