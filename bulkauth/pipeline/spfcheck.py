@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bulkauth.core.spf.evaluate import IncludeMemo, SpfResult, check_mailfrom, parse_ip
+from bulkauth.core.spf.evaluate import (
+    IncludeMemo,
+    RecordMemo,
+    SpfResult,
+    check_mailfrom,
+    parse_ip,
+)
 from bulkauth.dns.resolver import Resolver, drive
 from bulkauth.pipeline.command import Source, run_command
 from bulkauth.pipeline.config import RunConfig, make_backend
@@ -53,14 +59,19 @@ async def check_one(
     helo: str,
     trace: bool = False,
     memo: IncludeMemo | None = None,
+    records: RecordMemo | None = None,
 ) -> SpfResult:
-    return await drive(check_mailfrom(ip, sender, helo, trace=trace, memo=memo), resolver)
+    step = check_mailfrom(ip, sender, helo, trace=trace, memo=memo, records=records)
+    return await drive(step, resolver)
 
 
 def make_work(resolver: Resolver, config: RunConfig) -> Work:
     """The spf --input job for one process (see bulkauth.pipeline.jobs)."""
     trace = config.spf_trace
     memo = IncludeMemo()
+    # checks go to workers by sender domain (run_spf_file's key), so each worker's trees are
+    # those of its own senders
+    records = RecordMemo()
 
     async def work(item: Item) -> Record:
         try:
@@ -69,7 +80,7 @@ def make_work(resolver: Resolver, config: RunConfig) -> Work:
             ip, sender, helo = parse_check_line(item.text)
         except BadCheck as exc:
             return RECORDS.invalid_input(item, "input.bad_check", str(exc))
-        result = await check_one(resolver, ip, sender, helo, trace, memo)
+        result = await check_one(resolver, ip, sender, helo, trace, memo, records)
         return {**RECORDS.base(item), "status": "ok", **result_record(ip, sender, helo, result)}
 
     return work
