@@ -643,7 +643,7 @@ def spf_checks(work: Path, n: int, seed: int = 5) -> list[tuple[str, str]]:
     return checks
 
 
-SPF_ROUNDS = 3
+SPF_ROUNDS = 5
 
 
 def pyspf_run(
