@@ -99,7 +99,19 @@ def make_work(resolver: Resolver, config: RunConfig) -> Work:
 
 
 def record(item: Item, ip: str, sender: str, helo: str, result: SpfResult) -> Record:
-    return {**RECORDS.base(item), "status": "ok", **result_record(ip, sender, helo, result)}
+    # the keys of {**RECORDS.base(item), "status": "ok", **result_record(...)}, in that order,
+    # in one dict: merging three cost more than the memoised check itself
+    return {
+        "schema": SCHEMA,
+        "source": item.source,
+        "line": item.line,
+        "input": item.text,
+        "status": "ok",
+        "ip": ip,
+        "sender": sender,
+        "helo": helo,
+        **result.to_dict(),
+    }
 
 
 def sender_domain(item: Item) -> str:

@@ -379,7 +379,8 @@ def check_host(
             result.problem = Problem("spf.no_record", "info", f"{start} publishes no SPF record")
         elif out.verdict is Verdict.FAIL and out.exp is not None:
             result.explanation = yield from _explain(ctx, out.exp, out.exp_domain)
-    ctx.note(f"result: {result.result.value}")
+    if ctx.trace is not None:  # not formatted for nothing: a bulk run keeps no trace
+        ctx.note(f"result: {result.result.value}")
     result.lookups = min(ctx.lookups, LOOKUP_LIMIT + 1)
     result.void_lookups = ctx.voids
     result.trace = ctx.trace
