@@ -49,6 +49,11 @@ def _to_rdata(rdtype: RType, rd: Any) -> Rdata:
     return str(rd.to_text())
 
 
+def _lower(name: dns.name.Name) -> tuple[bytes, ...]:
+    """The labels of ``name`` in lower case: equal for names dnspython holds equal."""
+    return tuple(label.lower() for label in name.labels)
+
+
 def _origin_from_filename(path: Path) -> str:
     name = path.name
     for suffix in (".zone", ".db", ".txt"):
@@ -132,15 +137,21 @@ class ZoneSet:
             loaded.append(LoadedZone(_origin_text(z.origin), f))
         #: which zones were loaded from which files, in loading order
         self.loaded: tuple[LoadedZone, ...] = tuple(loaded)
-        # names with something below them: empty non-terminals answer NODATA, not NXDOMAIN
-        self._interior: set[dns.name.Name] = set()
+        # names with something below them: empty non-terminals answer NODATA, not NXDOMAIN.
+        # Kept as lower-case label tuples (how dnspython compares names), not dns.name.Name:
+        # building and hashing a Name for every ancestor of every node took longer than
+        # reading the files with masterfile.py
+        self._interior: set[tuple[bytes, ...]] = set()
         for z in zones:
+            assert z.origin is not None
+            top = len(z.origin.labels)
             for n in z.nodes:
-                while n != z.origin and n != dns.name.root:
-                    n = n.parent()
-                    if n in self._interior:
+                key = _lower(n)
+                for i in range(1, len(key) - top + 1):
+                    parent = key[i:]
+                    if parent in self._interior:
                         break
-                    self._interior.add(n)
+                    self._interior.add(parent)
 
     def describe(self, show: int = 5) -> str:
         """``12 loaded from data/zones (a.example, b.example, ... and 7 more)``, for summaries."""
@@ -246,10 +257,10 @@ class ZoneSet:
                     return Answer(Rcode.NOERROR, cnames=tuple(cnames), ttl=cname_ttl)
                 return Answer(Rcode.REFUSED, detail=f"no zone loaded for {q.name}")
             node = zone.get_node(name)
-            if node is None and name not in self._interior:
+            if node is None and _lower(name) not in self._interior:
                 node = self._wildcard(zone, name)
             if node is None:
-                rcode = Rcode.NOERROR if name in self._interior else Rcode.NXDOMAIN
+                rcode = Rcode.NOERROR if _lower(name) in self._interior else Rcode.NXDOMAIN
                 return Answer(
                     rcode, cnames=tuple(cnames), ttl=min(cname_ttl, self._negative_ttl(zone))
                 )
@@ -277,7 +288,7 @@ class ZoneSet:
         n = name
         while n != zone.origin:
             n = n.parent()
-            if n == zone.origin or n in self._interior or zone.get_node(n) is not None:
+            if n == zone.origin or _lower(n) in self._interior or zone.get_node(n) is not None:
                 return zone.get_node(dns.name.Name(("*", *n.labels)))
         return None
 
