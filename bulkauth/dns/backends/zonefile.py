@@ -51,7 +51,7 @@ def _to_rdata(rdtype: RType, rd: Any) -> Rdata:
 
 def _lower(name: dns.name.Name) -> tuple[bytes, ...]:
     """The labels of ``name`` in lower case: equal for names dnspython holds equal."""
-    return tuple(label.lower() for label in name.labels)
+    return tuple(map(bytes.lower, name.labels))
 
 
 def _origin_from_filename(path: Path) -> str:
