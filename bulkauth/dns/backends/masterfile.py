@@ -163,7 +163,7 @@ class _Reader:
         self.origin = origin
         self.origin_key = self.zone_key
         self.origin_text = origin.to_text()  # as written: names read under it keep its case
-        self.last_key = self.zone_key
+        self.last_key, self.last_name = self.zone_key, origin
         self.last_ttl = 0
         self.last_ttl_known = False
         self.default_ttl = 0
@@ -175,9 +175,9 @@ class _Reader:
         # key is what makes two rdatas equal (strings for TXT, the lower-case target for MX
         # or CNAME: cheaper than hashing a wire form), and the dict keeps the file's order.
         self.nodes: dict[str, dict[_T, list[Any]]] = {}
-        self.owners: dict[str, dns.name.Name] = {self.zone_key: origin}
+        #: the Name of each node as its owner is first written, as in dnspython's dict of nodes
+        self.owners: dict[str, dns.name.Name] = {}
         self.keys: dict[tuple[str, str], tuple[str, dns.name.Name]] = {}
-        self.names: dict[str, dns.name.Name] = {self.zone_key: origin}
         # rdatas are immutable: a record repeated across the file (a provider's SPF include,
         # an MX host) is built once and shared, as its equal would be in dnspython's zone
         self.rdatas: dict[tuple[Any, ...], tuple[Any, Any, dict[Any, None]]] = {}
@@ -209,8 +209,6 @@ class _Reader:
                 labels.extend(self.origin.labels)
             got = (k, _name(labels))
         self.keys[(text, self.origin_text)] = got
-        # a node is named as its owner first appears, as in dnspython's dict of nodes
-        self.names.setdefault(got[0], got[1])
         return got
 
     def implicit_ttl(self) -> int | None:
@@ -239,10 +237,10 @@ class _Reader:
         z = self.zone_key
         return z == "." or key == z or key.endswith("." + z)
 
-    def record(self, tokens: list[str], blank_owner: bool) -> None:
+    def record(self, tokens: list[str], blank_owner: bool, comment: str | None) -> None:
         i = 0
         if not blank_owner:
-            self.last_key = self.name(tokens[0])[0]
+            self.last_key, self.last_name = self.name(tokens[0])
             i = 1
         owner = self.last_key
         if not self.subdomain(owner):
@@ -268,10 +266,12 @@ class _Reader:
             else:
                 ttl = self.implicit_ttl()
         rdtype = _rdtype(tok)
-        cache_key = (rdtype, self.origin_text, *tokens[i + 1 :])
+        cache_key = (rdtype, self.origin_text, comment, *tokens[i + 1 :])
         cached = self.rdatas.get(cache_key)
         if cached is None:
             rd, key = self.rdata(rdtype, tokens[i + 1 :])
+            if comment is not None:
+                _set(rd, "rdcomment", comment)  # as dnspython's rdata.from_text sets it
             # an rdataset's items are a dict of its rdatas: hashing an rdata encodes its wire
             # form, so each is hashed once, here, and copied by dict.update (which reuses the
             # stored hash) into every rdataset that holds it
@@ -291,6 +291,7 @@ class _Reader:
         types = self.nodes.get(owner)
         if types is None:
             types = self.nodes[owner] = {}
+            self.owners[owner] = self.last_name
         entry = types.get(rdtype)
         if entry is None:
             types[rdtype] = [ttl, {key: one}]
@@ -424,19 +425,22 @@ def _is_class(text: str) -> bool:
     return known
 
 
-def _logical_lines(text: str) -> Any:
-    """(tokens, blank_owner) for each record or directive: comments gone, parentheses joined."""
+def _logical_lines(text: str) -> Iterator[tuple[list[str], bool, str | None]]:
+    """(tokens, blank_owner, comment) for each record or directive: parentheses joined, the
+    comment that ends the record (after ``;`` on its last line, else None) apart: dnspython
+    keeps it in the rdata (``rdcomment``); comments inside parentheses it drops."""
     pending: list[str] | None = None  # the tokens of a record still inside parentheses
     depth = 0
     blank = False
     for line in text.split("\n"):
+        comment: str | None = None
         if '"' not in line and "\\" not in line:
-            code = line.split(";", 1)[0]
+            code, semicolon, rest = line.partition(";")
             if "(" not in code and ")" not in code:
                 if pending is None:
                     tokens = code.split()
                     if tokens:
-                        yield tokens, code[0] in " \t"
+                        yield tokens, code[0] in " \t", rest if semicolon else None
                     continue
                 pending.extend(code.split())
                 continue
@@ -454,6 +458,7 @@ def _logical_lines(text: str) -> Any:
                 if depth < 0:
                     raise Unsupported("unbalanced parentheses")
             elif c == ";":
+                comment = t[1:]
                 break
             elif c == "\\" or (c == '"' and (len(t) == 1 or t[-1] != '"')):
                 raise Unsupported("escape outside quotes or unterminated quote")
@@ -461,7 +466,7 @@ def _logical_lines(text: str) -> Any:
                 pending.append(t)
         if depth == 0:
             if pending:
-                yield pending, blank
+                yield pending, blank, comment
             pending = None
     if pending is not None:
         raise Unsupported("unbalanced parentheses")
@@ -476,11 +481,11 @@ def read(text: str, origin: dns.name.Name) -> dns.zone.Zone:
         raise Unsupported("non-ASCII or control characters")
     r = _Reader(origin)
     try:
-        for tokens, blank in _logical_lines(text):
+        for tokens, blank, comment in _logical_lines(text):
             if tokens[0][0] == "$" and not blank:
                 r.directive(tokens)
             else:
-                r.record(tokens, blank)
+                r.record(tokens, blank, comment)
     except Unsupported:
         raise
     except (dns.exception.DNSException, ValueError, TypeError, IndexError) as exc:
@@ -499,5 +504,5 @@ def read(text: str, origin: dns.name.Name) -> dns.zone.Zone:
                 items.update(one)
             rds.items = items
             node.rdatasets.append(rds)
-        nodes[r.names[owner]] = node
+        nodes[r.owners[owner]] = node
     return zone
