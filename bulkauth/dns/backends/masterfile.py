@@ -154,15 +154,31 @@ def _unescape(inner: str) -> bytes:
     return text.encode("latin-1")
 
 
+class Cache:
+    """What the files of one load share: names and rdatas read from the same text under the
+    same origin are the same objects, built (and, for rdatas, hashed) once. Across files
+    matters as much as within one: 10,000 one-domain zones name the same few MX hosts and SPF
+    includes. Rdatas and names are immutable, so sharing them is safe (dnspython itself shares
+    an rdata between rdatasets when it copies one). Drop it when the load is done."""
+
+    def __init__(self) -> None:
+        #: (name text, origin text as written) -> (lower-case absolute text, Name as written)
+        self.names: dict[tuple[str, str], tuple[str, dns.name.Name]] = {}
+        #: (type, origin text, comment, *rdata tokens) -> (rdata, its equality key, {rdata: None})
+        self.rdatas: dict[tuple[Any, ...], tuple[Any, Any, dict[Any, None]]] = {}
+        self.ttls: dict[str, int] = {}
+
+
 class _Reader:
     """One file's state, as dnspython's ``zonefile.Reader`` keeps it (same TTL rules)."""
 
-    def __init__(self, origin: dns.name.Name) -> None:
+    def __init__(self, origin: dns.name.Name, cache: Cache) -> None:
         self.zone_origin = origin
-        self.zone_key = _key(origin)
         self.origin = origin
-        self.origin_key = self.zone_key
         self.origin_text = origin.to_text()  # as written: names read under it keep its case
+        if "\\" in self.origin_text:
+            raise Unsupported("escape in the origin")
+        self.zone_key = self.origin_key = self.origin_text.lower()
         self.last_key, self.last_name = self.zone_key, origin
         self.last_ttl = 0
         self.last_ttl_known = False
@@ -177,10 +193,9 @@ class _Reader:
         self.nodes: dict[str, dict[_T, list[Any]]] = {}
         #: the Name of each node as its owner is first written, as in dnspython's dict of nodes
         self.owners: dict[str, dns.name.Name] = {}
-        self.keys: dict[tuple[str, str], tuple[str, dns.name.Name]] = {}
-        # rdatas are immutable: a record repeated across the file (a provider's SPF include,
-        # an MX host) is built once and shared, as its equal would be in dnspython's zone
-        self.rdatas: dict[tuple[Any, ...], tuple[Any, Any, dict[Any, None]]] = {}
+        self.keys = cache.names
+        self.rdatas = cache.rdatas
+        self.ttls = cache.ttls
 
     def name(self, text: str) -> tuple[str, dns.name.Name]:
         """Name ``text`` read under the current origin: its absolute lower-case text (how
@@ -210,6 +225,12 @@ class _Reader:
             got = (k, _name(labels))
         self.keys[(text, self.origin_text)] = got
         return got
+
+    def ttl(self, text: str) -> int:
+        ttl = self.ttls.get(text)
+        if ttl is None:
+            ttl = self.ttls[text] = dns.ttl.from_text(text)  # BadTTL: Unsupported, by read()
+        return ttl
 
     def implicit_ttl(self) -> int | None:
         # dnspython's Reader._implicit_ttl, rfc2308_ttl mode (its default)
@@ -248,7 +269,7 @@ class _Reader:
         ttl: int | None = None
         tok = tokens[i]
         if tok[0].isdigit():
-            ttl = _ttl(tok)
+            ttl = self.ttl(tok)
             self.last_ttl, self.last_ttl_known = ttl, True
             i += 1
             tok = tokens[i]
@@ -259,7 +280,7 @@ class _Reader:
             raise Unsupported("class other than IN")
         if ttl is None:
             if tok[0].isdigit():
-                ttl = _ttl(tok)
+                ttl = self.ttl(tok)
                 self.last_ttl, self.last_ttl_known = ttl, True
                 i += 1
                 tok = tokens[i]
@@ -353,13 +374,6 @@ class _Reader:
         return rd, rd
 
 
-def _key(name: dns.name.Name) -> str:
-    text = name.to_text()
-    if "\\" in text:
-        raise Unsupported("escape in the origin")
-    return text.lower()
-
-
 def _name(labels: list[bytes]) -> dns.name.Name:
     """``dns.name.Name(labels)``, with its checks (the caller gives bytes, no escapes)."""
     if not _DIRECT:
@@ -386,16 +400,6 @@ def _uint(text: str, top: int) -> int:
     if value > top:
         raise Unsupported("integer out of range")
     return value
-
-
-_TTLS: dict[str, int] = {}
-
-
-def _ttl(text: str) -> int:
-    ttl = _TTLS.get(text)
-    if ttl is None:
-        ttl = _TTLS[text] = dns.ttl.from_text(text)  # BadTTL: Unsupported, by the caller
-    return ttl
 
 
 _RDTYPES: dict[str, _T] = {}
@@ -472,14 +476,14 @@ def _logical_lines(text: str) -> Iterator[tuple[list[str], bool, str | None]]:
         raise Unsupported("unbalanced parentheses")
 
 
-def read(text: str, origin: dns.name.Name) -> dns.zone.Zone:
+def read(text: str, origin: dns.name.Name, cache: Cache | None = None) -> dns.zone.Zone:
     """The zone of master file ``text`` (already decoded as UTF-8 with universal newlines, as
     dnspython reads it), with absolute names, as ``dns.zone.from_text(text, origin,
     relativize=False, check_origin=False)`` builds it. Raises Unsupported for anything it does
     not handle, errors included: load such a file with dnspython."""
     if _ODD.search(text):
         raise Unsupported("non-ASCII or control characters")
-    r = _Reader(origin)
+    r = _Reader(origin, cache or Cache())
     try:
         for tokens, blank, comment in _logical_lines(text):
             if tokens[0][0] == "$" and not blank:

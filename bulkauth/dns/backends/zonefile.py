@@ -197,6 +197,7 @@ class ZoneSet:
     @staticmethod
     def _read_all(files: list[Path], is_dir: bool, fast: bool) -> list[dns.zone.Zone]:
         zones = []
+        cache = masterfile.Cache()  # names and rdatas the files have in common, built once
         for f in files:
             try:
                 # read as dnspython reads it (UTF-8, universal newlines), once for both readers
@@ -206,7 +207,7 @@ class ZoneSet:
                 zone = None
                 if fast:
                     with contextlib.suppress(masterfile.Unsupported):
-                        zone = masterfile.read(text, dns.name.from_text(origin))
+                        zone = masterfile.read(text, dns.name.from_text(origin), cache)
                 if zone is None:
                     # the unusual and the broken: dnspython reads it, or says what is wrong
                     zone = dns.zone.from_file(
