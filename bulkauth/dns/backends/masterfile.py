@@ -154,6 +154,23 @@ def _unescape(inner: str) -> bytes:
     return text.encode("latin-1")
 
 
+class _Same:
+    """An rdata as a dict key, its hash computed once: dnspython hashes an rdata by encoding its
+    wire form, anew at each dict insertion; equal when the rdatas are (dnspython's test)."""
+
+    __slots__ = ("hash", "rd")
+
+    def __init__(self, rd: Any) -> None:
+        self.rd = rd
+        self.hash = hash(rd)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and self.rd == other.rd
+
+
 class Cache:
     """What the files of one load share: names and rdatas read from the same text under the
     same origin are the same objects, built (and, for rdatas, hashed) once. Across files
@@ -367,11 +384,11 @@ class _Reader:
                 _uint(toks[2], _MAX_U32),
                 *(dns.ttl.from_text(t) for t in toks[3:7]),
             )
-            return rd, rd
+            return rd, _Same(rd)
         if rdtype in _COVERING:
             raise Unsupported(rdtype.name)
         rd = dns.rdata.from_text(IN, rdtype, " ".join(toks), self.origin, False, self.zone_origin)
-        return rd, rd
+        return rd, _Same(rd)
 
 
 def _name(labels: list[bytes]) -> dns.name.Name:

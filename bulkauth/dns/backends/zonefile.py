@@ -187,12 +187,13 @@ class ZoneSet:
             matching = f" matching {glob!r}" if glob is not None and is_dir else ""
             raise ZoneLoadError(f"{p}: no zone files found{matching}")
         zones = []
-        # the fast reader allocates a few objects a record and keeps them all: the cyclic
-        # collector, which would otherwise walk the growing heap again and again, has nothing
-        # to find (~40% of the load time); paused while loading, as before otherwise
+        # loading allocates a few objects a record and keeps them all: the cyclic collector,
+        # which would otherwise walk the growing heap again and again, has nothing to find
+        # (~40% of the fast reader's time); paused while loading and indexing (fast=False: as
+        # before issue 17, for the bench's comparison)
         with masterfile.gc_paused() if fast else contextlib.nullcontext():
             zones = cls._read_all(files, is_dir, fast)
-        return cls(zones, [str(f) for f in files], str(p))
+            return cls(zones, [str(f) for f in files], str(p))
 
     @staticmethod
     def _read_all(files: list[Path], is_dir: bool, fast: bool) -> list[dns.zone.Zone]:
