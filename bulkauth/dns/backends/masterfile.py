@@ -181,7 +181,8 @@ class Cache:
     def __init__(self) -> None:
         #: (name text, origin text as written) -> (lower-case absolute text, Name as written)
         self.names: dict[tuple[str, str], tuple[str, dns.name.Name]] = {}
-        #: (type, origin text, comment, *rdata tokens) -> (rdata, its equality key, {rdata: None})
+        #: (type, origin text, comment, *rdata tokens) -> (rdata, its equality key, {rdata: None});
+        #: for TXT and SPF (type, comment, strings)
         self.rdatas: dict[tuple[Any, ...], tuple[Any, Any, dict[Any, None]]] = {}
         self.ttls: dict[str, int] = {}
 
@@ -304,10 +305,17 @@ class _Reader:
             else:
                 ttl = self.implicit_ttl()
         rdtype = _rdtype(tok)
-        cache_key = (rdtype, self.origin_text, comment, *tokens[i + 1 :])
+        toks = tokens[i + 1 :]
+        if rdtype == _T.TXT or rdtype == _T.SPF:
+            # keyed by the strings, which the rdata keeps anyway: keyed by its text, the cache
+            # would hold a second copy of every TXT record until the load ends
+            strings = tuple(_unescape(t[1:-1]) if t[0] == '"' else t.encode() for t in toks)
+            cache_key: tuple[Any, ...] = (rdtype, comment, strings)
+        else:
+            cache_key = (rdtype, self.origin_text, comment, *toks)
         cached = self.rdatas.get(cache_key)
         if cached is None:
-            rd, key = self.rdata(rdtype, tokens[i + 1 :])
+            rd, key = self.rdata(rdtype, toks)
             if comment is not None:
                 _set(rd, "rdcomment", comment)  # as dnspython's rdata.from_text sets it
             # an rdataset's items are a dict of its rdatas: hashing an rdata encodes its wire
