@@ -19,7 +19,10 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
 5. ``--full`` (or ``--only memory --memory-lines N``): peak memory (PSS and RSS of the process tree) of ``bulkauth domains`` over 1,000,000 lines (mostly NXDOMAIN).
 6. ``latency`` (bench/latency.py): the domain audits and checkdmarc through dnsdist delaying
    answers 20 +- 5 ms (and dropping 1% of them), with dnsdist's own ceiling at that delay;
-7. ``report`` (bench/report.py): ``bulkauth diff`` and ``bulkauth report --previous`` over two
+7. ``zones`` (bench/zoneload.py): loading ``--zones`` with dnspython against masterfile.py, for
+   data/zones, the synthetic internet, and the same split one zone per domain (~10,000 files
+   with ``--full``), the two readers' answers compared;
+8. ``report`` (bench/report.py): ``bulkauth diff`` and ``bulkauth report --previous`` over two
    100,000-domain runs (``--report-domains N``): time, peak RSS, HTML size, against GNU sort and
    an orjson pass; the time headless Chromium takes to open the report, filter, show an item.
 
@@ -991,6 +994,11 @@ def table(res: dict[str, Any]) -> str:
         from bench import report
 
         notes.append(report.table(rep))
+    zn = res.get("zones") or {}
+    if "data" in zn:
+        from bench import zoneload
+
+        rows += zoneload.rows(zn)
     mem = res.get("memory")
     if mem and "peak_rss_mib" in mem:
         flat = " -> ".join(f"{x['pss_mib']:.0f}" for x in mem.get("rss_samples", []))
@@ -1021,7 +1029,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--only",
-        choices=["dns", "domains", "latency", "store", "snapshot", "spf", "memory", "report"],
+        choices=[
+            "dns",
+            "domains",
+            "latency",
+            "store",
+            "snapshot",
+            "spf",
+            "memory",
+            "report",
+            "zones",
+        ],
         action="append",
     )
     p.add_argument(
@@ -1042,7 +1060,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = a.rounds or (3 if a.full else 2)
     mem_lines = a.memory_lines if a.memory_lines is not None else (1_000_000 if a.full else 0)
     only = set(
-        a.only or ["dns", "domains", "latency", "store", "snapshot", "spf", "memory", "report"]
+        a.only
+        or ["dns", "domains", "latency", "store", "snapshot", "spf", "memory", "report", "zones"]
     )
     work = (a.work or HERE / "work" / mode).resolve()
 
@@ -1054,7 +1073,9 @@ def main(argv: list[str] | None = None) -> int:
         if work.exists():
             shutil.rmtree(work / "zones", ignore_errors=True)
         meta = synth.generate(work, domains, a.seed, quiet=True)
-    ensure_tools()
+    needs_server = bool(only - {"zones"})  # the zones stage only reads files
+    if needs_server:
+        ensure_tools()
     res: dict[str, Any] = {
         "mode": mode,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -1072,7 +1093,12 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{key} failed: {exc!r}")
             res[key] = {"error": repr(exc)}
 
-    with Nsd(work, a.address):
+    if "zones" in only:
+        # before NSD starts: loading is CPU-bound, and NSD idle costs nothing, but no reason
+        from bench import zoneload
+
+        stage("zones", lambda: zoneload.run(work, rounds, log))
+    with Nsd(work, a.address) if needs_server else contextlib.nullcontext():
         if "dns" in only:
             log("dnsperf: the server's ceiling")
             stage("dnsperf", lambda: dnsperf(queries, seconds))
@@ -1081,9 +1107,10 @@ def main(argv: list[str] | None = None) -> int:
             stage("clients", lambda: clients(queries, seconds, rounds))
             log("answer equality, udp vs aiodns")
             stage("answer_equality", lambda: answer_equality(queries, 3000 if a.full else 1500))
-        cli = bulkauth_cli()
+        cli = bulkauth_cli() if needs_server else None
         if cli is None:
-            log("bulkauth domains not available yet: peers skipped")
+            if needs_server:
+                log("bulkauth domains not available yet: peers skipped")
         else:
             if "domains" in only:
                 stage("domains", lambda: domains_peers(cli, work, 500 if a.full else 200, seconds))
