@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -117,6 +118,10 @@ class KeyRecord:
 KeyTable = Mapping[str, KeyRecord]
 
 
+# memoised: an archive's signatures name the same few domains and selectors thousands of times,
+# and each costs an IDNA conversion and a regex per label (with the lazy copies in
+# verify_signature: the bench mailbox's verification stage 0.285 -> 0.260 ms/message)
+@functools.lru_cache(maxsize=4096)
 def _domain(raw: bytes) -> str | None:
     """A d= value as an A-label domain name, or None if it is not one."""
     try:
@@ -129,6 +134,7 @@ def _domain(raw: bytes) -> str | None:
     return name
 
 
+@functools.lru_cache(maxsize=4096)
 def _selector(raw: bytes) -> str | None:
     try:
         text = raw.decode("ascii").lower()
@@ -149,9 +155,13 @@ def key_name(sig: Mapping[bytes, bytes]) -> str | None:
     return name if len(name) <= 253 else None
 
 
+# memoised, a few messages deep: each signature field is read when the message is planned (its
+# key name), again when it is verified, and ARC fields once more by the ARC validator. Callers
+# only read the dict they get, which is shared.
+@functools.lru_cache(maxsize=256)
 def signature_tags(value: bytes) -> dict[bytes, bytes] | None:
     """The tags of a DKIM-Signature (or ARC) field as dkimpy reads them; None where dkimpy raises
-    InvalidTagValueList."""
+    InvalidTagValueList. The dict is shared between callers: do not change it."""
     try:
         return parse_tags(value, DKIM_SIGNATURE)
     except TagListError:
@@ -619,7 +629,8 @@ def verify_signature(
         )
     signed = (key_type, hash_name, policy, i_domain, d, bh_raw, b_raw)
     if not rec.texts:
-        before = _copy(res)
+        # the state before the verdict, for the history's tries: copied only when there is one
+        before = _copy(res) if history else res
         what = "does not exist" if rec.rcode == Rcode.NXDOMAIN.value else "has no TXT record"
         live = res.done("permerror", "dkim.key_not_found", f"{name} {what}")
         if not history:
@@ -636,7 +647,7 @@ def verify_signature(
     texts = rec.texts
     res.key_source = "dns"
     res.key_record = texts[0]
-    before = _copy(res)
+    before = _copy(res) if history else res
     live = _verify_with_key(msg, res, texts[0], header, signed, crypto)
     if not history or live.result == "pass" or live.code not in RETRY_CODES:
         return live
