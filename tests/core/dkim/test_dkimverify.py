@@ -22,6 +22,7 @@ from bulkauth.core.dkim.verify import (
     KeyRecord,
     aggregate,
     relaxed_body,
+    select_headers,
     signature_tags,
 )
 from bulkauth.core.message.check import key_names, verify_crypto
@@ -356,6 +357,19 @@ def test_same_verdicts_as_dkimpy_on_a_generated_mailbox(tmp_path: Path) -> None:
 def test_relaxed_body_is_dkimpys(parts: list[bytes]) -> None:
     body = b"".join(parts)
     assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+_NAMES = [b"From", b"from", b"To", b"Subject", b"subject ", b"X-A", b"FROM"]
+
+
+@given(
+    st.lists(st.sampled_from(_NAMES), max_size=12),
+    st.lists(st.sampled_from([b"from", b"to", b"subject", b"x-a", b"cc"]), max_size=12),
+)
+def test_select_headers_is_dkimpys(names: list[bytes], include: list[bytes]) -> None:
+    # repeated names in h= take the fields bottom up; a missing name takes nothing
+    headers = [(n, b" value %d\r\n" % i) for i, n in enumerate(names)]
+    assert select_headers(headers, include) == dkim.select_headers(headers, include)
 
 
 @given(
