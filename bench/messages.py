@@ -100,10 +100,21 @@ def dkimpy_loop(mbox: Path, keys: dict[str, bytes]) -> tuple[float, float, list[
     return time.perf_counter() - t0, time.process_time() - c0, verdicts
 
 
-def run_bulkauth(mbox: Path, zones: Path, out: Path, *extra: str) -> tuple[float, int, float]:
+def run_bulkauth(
+    mbox: Path,
+    zones: Path,
+    out: Path,
+    *extra: str,
+    nameserver: str | None = None,
+    code: Path = ROOT,
+) -> tuple[float, int, float]:
     """Wall seconds, peak RSS (KB, the largest process: parent or a worker) and CPU seconds of
-    the whole run (parent and verifier processes), which a busy machine does not inflate."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    the whole run (parent and verifier processes), which a busy machine does not inflate.
+    ``nameserver``: ask that server (NSD) instead of reading ``zones``; ``code``: the bulkauth
+    source tree to run (``--baseline``: an earlier version, first on PYTHONPATH)."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    dns_args = ["--nameserver", nameserver] if nameserver else ["--zones", str(zones)]
+    mbox, out = mbox.resolve(), out.resolve()
     cmd = [
         "/usr/bin/time",
         "-f",
@@ -113,8 +124,7 @@ def run_bulkauth(mbox: Path, zones: Path, out: Path, *extra: str) -> tuple[float
         "bulkauth",
         "messages",
         str(mbox),
-        "--zones",
-        str(zones),
+        *dns_args,
         "--no-progress",
         "--as-of",
         "now",
@@ -123,10 +133,30 @@ def run_bulkauth(mbox: Path, zones: Path, out: Path, *extra: str) -> tuple[float
         *extra,
     ]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=code, check=True)
     wall = time.perf_counter() - t0
     fields = proc.stderr.strip().splitlines()[-1].split()
     return wall, int(fields[1]), float(fields[2]) + float(fields[3])
+
+
+def nsd_workdir(zones: Path, work: Path) -> Path:
+    """A bench.nsd work directory serving the mailbox's zones, plus a root zone so that a name
+    outside them is NXDOMAIN (as from a recursive resolver, and as ``--zones`` answers)."""
+    nd = work / "nsd-mail"
+    zdir = nd / "zones"
+    shutil.rmtree(nd, ignore_errors=True)
+    zdir.mkdir(parents=True)
+    listing = []
+    for f in sorted(zones.glob("*.zone")):
+        shutil.copy(f, zdir / f.name)
+        listing.append(f"{f.name.removesuffix('.zone')}. {f.name}")
+    (zdir / "root.zone").write_text(
+        "$TTL 3600\n. IN SOA ns1.example. hostmaster.example. 1 7200 3600 1209600 300\n"
+        ". IN NS ns1.example.\n"
+    )
+    listing.append(". root.zone")
+    (nd / "zones.txt").write_text("\n".join(listing) + "\n")
+    return nd
 
 
 def bulkauth_verdicts(out: Path) -> list[list[bool]]:
@@ -390,6 +420,18 @@ def main() -> None:
         help="only the DKIM key history on the mailbox with its keys rotated (issue 13)",
     )
     ap.add_argument("--rotation-seed", type=int, default=1, help="which keys --key-history rotates")
+    ap.add_argument(
+        "--address",
+        default="127.0.0.40",
+        help="loopback address of the NSD that serves the keys for the 'through NSD' variant "
+        "(port 53; '' = no NSD variant). Other benches use 127.0.0.20 and .30",
+    )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another bulkauth source tree (e.g. `git archive main | tar -x -C DIR`): run too, "
+        "in the same rounds, as 'before' (--zones and through NSD)",
+    )
     args = ap.parse_args()
 
     meta_path = args.work / "meta.json"
@@ -420,11 +462,43 @@ def main() -> None:
         log(f"results: {dest}")
         return
 
-    variants = {
-        "bulkauth": (),
-        "bulkauth --workers 0": ("--workers", "0"),
-        "bulkauth --crypto python": ("--crypto", "python"),
+    # name -> (extra arguments, through NSD, source tree)
+    variants: dict[str, tuple[tuple[str, ...], bool, Path]] = {
+        "bulkauth": ((), False, ROOT),
+        "bulkauth --workers 0": (("--workers", "0"), False, ROOT),
+        "bulkauth --crypto python": (("--crypto", "python"), False, ROOT),
     }
+    nsd = None
+    if args.address:
+        from bench.nsd import Nsd, ensure_tools
+
+        ensure_tools(("nsd",))
+        nsd = Nsd(nsd_workdir(zones, args.work), args.address, 53)
+        nsd.start()
+        # item 2d of issue 17: every check on, keys (and SPF, DMARC) from DNS through NSD
+        variants["bulkauth, DNS through NSD"] = ((), True, ROOT)
+    if args.baseline is not None:
+        variants["before: bulkauth"] = ((), False, args.baseline.resolve())
+        if nsd is not None:
+            variants["before: bulkauth, DNS through NSD"] = ((), True, args.baseline.resolve())
+    try:
+        _main_stage(args, variants, mbox, zones, keys, meta, n, nsd)
+    finally:
+        if nsd is not None:
+            nsd.stop()
+
+
+def _main_stage(
+    args: argparse.Namespace,
+    variants: dict[str, tuple[tuple[str, ...], bool, Path]],
+    mbox: Path,
+    zones: Path,
+    keys: dict[str, bytes],
+    meta: dict[str, Any],
+    n: int,
+    nsd: Any,
+) -> None:
+    nameserver = f"{nsd.address}:{nsd.port}" if nsd is not None else None
     best: dict[str, float] = {}
     cpu: dict[str, float] = {}
     peer_best = peer_cpu = float("inf")
@@ -436,9 +510,11 @@ def main() -> None:
         log(
             f"round {r + 1}: dkimpy loop {n / secs:,.0f} msg/s, {cpu_secs / n * 1000:.2f} ms CPU/msg"
         )
-        for name, extra in variants.items():
+        for name, (extra, via_nsd, code) in variants.items():
             out = args.work / "out.ndjson"
-            wall, rss, run_cpu = run_bulkauth(mbox, zones, out, *extra)
+            wall, rss, run_cpu = run_bulkauth(
+                mbox, zones, out, *extra, nameserver=nameserver if via_nsd else None, code=code
+            )
             best[name] = min(best.get(name, float("inf")), wall)
             cpu[name] = min(cpu.get(name, float("inf")), run_cpu)
             agree[name] = bulkauth_verdicts(out) == peer_verdicts
@@ -451,6 +527,9 @@ def main() -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
+        "command": " ".join(["python -m bench.messages", *sys.argv[1:]]),
+        "nsd": nameserver,
+        "baseline": str(args.baseline) if args.baseline else None,
         "messages": n,
         "mailbox_bytes": meta["bytes"],
         "signatures": sum(len(v) for v in peer_verdicts),
@@ -491,11 +570,11 @@ def main() -> None:
             f"{mb} MB mailbox: {count:,} messages, {count / wall:,.0f} msg/s, peak RSS {rss / 1024:.0f} MB"
         )
 
-    print(f"\n{'':30}{'msg/s':>8}{'x dkimpy':>10}{'CPU ms/msg':>12}  same verdicts")
-    print(f"{'dkimpy sequential loop':30}{peer_rate:>8,.0f}{1:>10.2f}{peer_cpu / n * 1000:>12.2f}")
+    print(f"\n{'':36}{'msg/s':>8}{'x dkimpy':>10}{'CPU ms/msg':>12}  same verdicts")
+    print(f"{'dkimpy sequential loop':36}{peer_rate:>8,.0f}{1:>10.2f}{peer_cpu / n * 1000:>12.2f}")
     for name, v in results["bulkauth"].items():
         print(
-            f"{name:30}{v['msg_per_s']:>8,.0f}{v['ratio']:>10.2f}{v['cpu_ms_per_msg']:>12.2f}"
+            f"{name:36}{v['msg_per_s']:>8,.0f}{v['ratio']:>10.2f}{v['cpu_ms_per_msg']:>12.2f}"
             f"  {v['same_verdicts']}"
         )
     for m in results["memory"]:
