@@ -222,7 +222,11 @@ def _worker_config(config: RunConfig, running: int) -> RunConfig:
     """The options a shard runs with: the run-wide limits (--qps, --concurrency, the retry
     budget) divided among the shards running at once, as among local worker processes."""
     mine = share(config, running)
-    return replace(mine, output=None, store=None, parquet=None, zone_set=None, snapshot=None)
+    # absolute: a worker's working directory is its own
+    zones = os.path.abspath(config.zones) if config.zones else None
+    return replace(
+        mine, output=None, store=None, parquet=None, zone_set=None, snapshot=None, zones=zones
+    )
 
 
 @contextmanager
@@ -341,6 +345,8 @@ def _assemble(
     manifest.assembled = True
     manifest.save()
     for f in files:  # the output holds them now
+        f.unlink(missing_ok=True)
+    for f in parts.glob("part-*.tmp"):  # of shards whose worker was lost mid-way
         f.unlink(missing_ok=True)
     return n
 
