@@ -51,6 +51,15 @@ def start(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the CLI's process group (the driver and a LocalCluster's workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
+
+
 def done_shards(output: Path) -> tuple[int, int]:
     """(shards done, shards) of the run writing ``output``, from its manifest."""
     try:
