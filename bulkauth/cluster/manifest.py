@@ -98,7 +98,9 @@ def resume_manifest(
     except FileNotFoundError:
         return None
     except (OSError, orjson.JSONDecodeError) as exc:
-        raise BadInput(f"{path}: unreadable manifest ({exc}); remove {parts} to start afresh")
+        raise BadInput(
+            f"{path}: unreadable manifest ({exc}); remove {parts} to start afresh"
+        ) from None
     if doc.get("format") != FORMAT or doc.get("command") != command:
         raise BadInput(f"{path} is not the manifest of a `{command}` run; remove {parts}")
     if doc.get("input") != fingerprint:

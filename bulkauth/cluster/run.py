@@ -175,7 +175,11 @@ def _run(
         f"cluster: {len(manifest.shards)} shards of {shard_size:,} "
         + ("lines" if command != "messages" else "messages")
         + f", {done_now} run now on {workers or 'no'} workers"
-        + (f", {len(manifest.shards) - done_now - len(manifest.pending())} done before" if skipped else "")
+        + (
+            f", {len(manifest.shards) - done_now - len(manifest.pending())} done before"
+            if skipped
+            else ""
+        )
         + f"; {time.monotonic() - started:.1f}s in all{assembled}"
     )
     progress.summary(

@@ -128,9 +128,7 @@ def cut_checks(paths: Sequence[str], shard_size: int) -> tuple[list[Shard], Fing
     prints = []
     for given, path in _files(paths):
         prints.append(_stat(path))
-        lineno = 0
-        for start, end, text in _lines_with(path):
-            lineno += 1
+        for lineno, (start, end, text) in enumerate(_lines_with(path), 1):
             domain = sender_domain(Item(given, lineno, text))
             shard = owner.get(domain)
             if shard is None or shard.size >= shard_size:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import orjson
@@ -26,7 +26,9 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def bulkauth(*args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[bytes]:
+def bulkauth(
+    *args: str, check: bool = True, timeout: float = 240
+) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run(
         [sys.executable, "-m", "bulkauth", *args],
         capture_output=True,
@@ -53,10 +55,8 @@ def start(*args: str) -> subprocess.Popen[bytes]:
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL to the CLI's process group (the driver and a LocalCluster's workers)."""
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
 
 
@@ -109,9 +109,21 @@ def dask_cluster(tmp: Path, workers: int = 2) -> Iterator[str]:
     info = tmp / "scheduler.json"
     procs = [
         subprocess.Popen(
-            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", str(info)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT,
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(info),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env(),
+            cwd=ROOT,
             start_new_session=True,
         )
     ]
@@ -122,19 +134,30 @@ def dask_cluster(tmp: Path, workers: int = 2) -> Iterator[str]:
         address = orjson.loads(info.read_bytes())["address"]
         procs.append(
             subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--nworkers", str(workers),
-                 "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(), cwd=ROOT,
+                [
+                    str(BIN / "dask"),
+                    "worker",
+                    address,
+                    "--nworkers",
+                    str(workers),
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env(),
+                cwd=ROOT,
                 start_new_session=True,
             )
         )
         yield address
     finally:
         for p in reversed(procs):
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for p in reversed(procs):
             try:
                 p.wait(timeout=20)

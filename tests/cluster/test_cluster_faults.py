@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install 'bulkauth[cluster]'")
+pytest.importorskip(
+    "distributed", reason="the cluster extra is not installed: pip install 'bulkauth[cluster]'"
+)
 
-from tests.cluster.kit import (  # noqa: E402
+from tests.cluster.kit import (
     DATA,
     bulkauth,
     dask_cluster,
@@ -47,22 +49,37 @@ def world(tmp_path: Path) -> Path:
 
 def _run(world: Path, out: Path, *more: str, check: bool = True) -> bytes:
     proc = bulkauth(
-        "domains", str(world / "domains.txt"), "--zones", str(world / "zones"),
-        "--no-progress", "-o", str(out), *more, check=check,
+        "domains",
+        str(world / "domains.txt"),
+        "--zones",
+        str(world / "zones"),
+        "--no-progress",
+        "-o",
+        str(out),
+        *more,
+        check=check,
     )
     return proc.stderr
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
-    world: Path, scheduler: str
-) -> None:
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(world: Path, scheduler: str) -> None:
     from distributed import Client
 
     _run(world, world / "local.ndjson")
     out = world / "cluster.ndjson"
     driver = start(
-        "domains", str(world / "domains.txt"), "--zones", str(world / "zones"), "--no-progress",
-        "-o", str(out), "--cluster", scheduler, "--shard-size", "8", *SLOW,
+        "domains",
+        str(world / "domains.txt"),
+        "--zones",
+        str(world / "zones"),
+        "--no-progress",
+        "-o",
+        str(out),
+        "--cluster",
+        scheduler,
+        "--shard-size",
+        "8",
+        *SLOW,
     )
     try:
         done, total = wait_for_shards(out, 1)
@@ -87,8 +104,14 @@ def test_resume_after_the_driver_is_killed_redoes_only_unfinished_shards(world: 
     out = world / "cluster.ndjson"
     args = ["--cluster", "local:2", "--shard-size", "8", *SLOW]
     driver = start(
-        "domains", str(world / "domains.txt"), "--zones", str(world / "zones"), "--no-progress",
-        "-o", str(out), *args,
+        "domains",
+        str(world / "domains.txt"),
+        "--zones",
+        str(world / "zones"),
+        "--no-progress",
+        "-o",
+        str(out),
+        *args,
     )
     try:
         done, total = wait_for_shards(out, 2)
@@ -105,8 +128,14 @@ def test_resume_refuses_a_changed_input(world: Path) -> None:
     out = world / "cluster.ndjson"
     args = ["--cluster", "local:2", "--shard-size", "8", *SLOW]
     driver = start(
-        "domains", str(world / "domains.txt"), "--zones", str(world / "zones"), "--no-progress",
-        "-o", str(out), *args,
+        "domains",
+        str(world / "domains.txt"),
+        "--zones",
+        str(world / "zones"),
+        "--no-progress",
+        "-o",
+        str(out),
+        *args,
     )
     try:
         wait_for_shards(out, 1)
@@ -116,7 +145,9 @@ def test_resume_refuses_a_changed_input(world: Path) -> None:
         f.write("added.example\n")
     err = _run(world, out, *args, "--resume", check=False)
     assert b"the input changed" in err and not out.exists()
-    err = _run(world, out, "--cluster", "local:2", "--shard-size", "9", *SLOW, "--resume", check=False)
+    err = _run(
+        world, out, "--cluster", "local:2", "--shard-size", "9", *SLOW, "--resume", check=False
+    )
     assert b"the input changed" in err or b"options differ" in err
 
 

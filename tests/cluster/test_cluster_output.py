@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install 'bulkauth[cluster]'")
+pytest.importorskip(
+    "distributed", reason="the cluster extra is not installed: pip install 'bulkauth[cluster]'"
+)
 
-from bench.mailgen import generate  # noqa: E402
-from tests.cluster.kit import DATA, bulkauth, check_file, lines, summary_records  # noqa: E402
-from tests.dnsserver import serving  # noqa: E402
+from bench.mailgen import generate
+from tests.cluster.kit import DATA, bulkauth, check_file, lines, summary_records
+from tests.dnsserver import serving
 
 
 def test_domains_on_a_cluster_equal_the_local_run(tmp_path: Path) -> None:
@@ -84,8 +86,17 @@ def test_the_store_is_fed_the_assembled_records(archive: Path, tmp_path: Path) -
 
     out = tmp_path / "run.parquet"
     bulkauth(
-        "messages", str(archive / "mail.mbox"), "--zones", str(archive / "zones"),
-        "--no-progress", "-o", str(out), "--cluster", "local:2", "--shard-size", "40",
+        "messages",
+        str(archive / "mail.mbox"),
+        "--zones",
+        str(archive / "zones"),
+        "--no-progress",
+        "-o",
+        str(out),
+        "--cluster",
+        "local:2",
+        "--shard-size",
+        "40",
     )
     table = pq.read_table(out)
     assert table.num_rows == 120
