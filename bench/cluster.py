@@ -57,9 +57,7 @@ def lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
-def pair(
-    name: str, args: list[str], work: Path, rounds: int, cluster: list[str]
-) -> dict[str, Any]:
+def pair(name: str, args: list[str], work: Path, rounds: int, cluster: list[str]) -> dict[str, Any]:
     """Local and cluster runs of the same command, alternating; the best of each."""
     local_s, cluster_s = [], []
     n = 0
