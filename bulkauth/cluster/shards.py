@@ -119,24 +119,39 @@ def _one(n: int, path: str, given: str, start: int, end: int, before: int, size:
 
 
 def cut_checks(paths: Sequence[str], shard_size: int) -> tuple[list[Shard], Fingerprint]:
-    """spf --input: checks of one sender domain go to the shard that took the domain first,
-    until it is full; then to the shard being filled. Every shard holds at most
-    ``shard_size`` lines, and a popular domain spreads over as few shards as it can."""
+    """spf --input: the checks of a sender domain together. A first pass counts each
+    domain's checks; whole domains then fill the shards in order of first appearance, a
+    domain split only where it does not fit (so one of n checks spans at most
+    n // shard_size + 2 shards); a second pass puts each line in its domain's shard."""
+    files = _files(paths)
+    counts: dict[str, int] = {}
+    for given, path in files:
+        for lineno, (_, _, text) in enumerate(_lines_with(path), 1):
+            domain = sender_domain(Item(given, lineno, text))
+            counts[domain] = counts.get(domain, 0) + 1
     shards: list[Shard] = []
-    owner: dict[str, Shard] = {}
-    filling: Shard | None = None
+    room = 0
+    # per domain: [shard number, checks it takes] in order
+    places: dict[str, list[list[int]]] = {}
+    for domain, n in counts.items():
+        while n:
+            if room == 0:
+                shards.append(Shard(len(shards)))
+                room = shard_size
+            take = min(n, room)
+            places.setdefault(domain, []).append([len(shards) - 1, take])
+            shards[-1].size += take
+            room -= take
+            n -= take
     prints = []
-    for given, path in _files(paths):
+    for given, path in files:
         prints.append(_stat(path))
         for lineno, (start, end, text) in enumerate(_lines_with(path), 1):
-            domain = sender_domain(Item(given, lineno, text))
-            shard = owner.get(domain)
-            if shard is None or shard.size >= shard_size:
-                if filling is None or filling.size >= shard_size:
-                    filling = Shard(len(shards))
-                    shards.append(filling)
-                shard = owner[domain] = filling
-            shard.size += 1
+            place = places[sender_domain(Item(given, lineno, text))]
+            shard = shards[place[0][0]]
+            place[0][1] -= 1
+            if place[0][1] == 0:
+                place.pop(0)
             last = shard.pieces[-1] if shard.pieces else None
             if last is not None and last.path == path and last.end == start:
                 # the next line of the same file: one piece
