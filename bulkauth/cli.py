@@ -148,7 +148,7 @@ Cluster = Annotated[
     typer.Option(
         "--cluster",
         help="Run on a Dask cluster: tcp://HOST:8786 (a `dask scheduler`) or local:N (N worker "
-        "processes here). Needs -o FILE and `pip install 'bulkauth[cluster]'`.",
+        "processes here). Needs -o FILE and Dask (bulkauth's 'cluster' extra).",
     ),
 ]
 ShardSize = Annotated[
