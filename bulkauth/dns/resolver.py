@@ -254,10 +254,28 @@ def canonical_order(records: tuple[Rdata, ...]) -> tuple[Rdata, ...]:
         return tuple(sorted(records, key=repr))
 
 
+#: a round of questions a check asks
+Batch = tuple[Query, ...]
+
+
 async def drive(step: Step[T], resolver: Resolver) -> T:
     """Run a sans-I/O check against the resolver: the whole async driver."""
     try:
         batch = next(step)
+        while True:
+            answers = resolver.all_cached(batch)
+            if answers is None:
+                answers = await resolver.resolve_many(batch)
+            batch = step.send(answers)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def drive_from(step: Step[T], batch: Batch, resolver: Resolver) -> T:
+    """``drive`` for a check already started, which asked ``batch`` (its first round): a caller
+    that got its answer without a round (from a memo) needs no coroutine at all. The same loop
+    as drive's, not a call from it: each await of a further frame costs every query."""
+    try:
         while True:
             answers = resolver.all_cached(batch)
             if answers is None:

@@ -37,6 +37,17 @@ class Outcome:
     skipped: int = 0
 
 
+def done_record(record: Record) -> asyncio.Future[Record]:
+    """An awaitable of a record already made, for a ``work`` that finished without waiting."""
+    return _done(asyncio.get_running_loop(), record)
+
+
+def _done(loop: asyncio.AbstractEventLoop, record: Record) -> asyncio.Future[Record]:
+    fut: asyncio.Future[Record] = loop.create_future()
+    fut.set_result(record)
+    return fut
+
+
 async def run_ordered(
     items: Iterator[I],
     work: Callable[[I], Awaitable[Record]],
@@ -64,11 +75,13 @@ async def run_ordered(
     handling installed earlier by the caller (else the pool installs its own).
 
     Plain asyncio tasks in a deque, the head awaited: a task group, an event and a memory
-    stream per item (anyio) cost more than a cheap item's own work (bench/README.md).
+    stream per item (anyio) cost more than a cheap item's own work (bench/README.md). ``work``
+    may return a future that is already done (``done_record``): its record is queued without
+    a task, which costs more than a memoised SPF check itself (bench/README.md).
     """
     outcome = Outcome()
     loop = asyncio.get_running_loop()
-    pending: deque[asyncio.Task[Record]] = deque()
+    pending: deque[asyncio.Future[Record]] = deque()
     running = 0
     freed: asyncio.Future[None] | None = None  # set when a running item finishes
     batch_size = max(1, batch)
@@ -79,9 +92,9 @@ async def run_ordered(
     stopping = stop.requested
     assert stopping is not None, "Stop.install() first"
 
-    async def run_one(item: I) -> Record:
+    async def run_one(item: I, started: Awaitable[Record]) -> Record:
         try:
-            return await work(item)
+            return await started
         except Exception as exc:  # a bug must cost one record's detail, not the run
             return failed(item, exc)
 
@@ -111,7 +124,7 @@ async def run_ordered(
         await asyncio.wait((pending[0],))
         write_finished()
 
-    def finished(_task: asyncio.Task[Record]) -> None:
+    def finished(_task: asyncio.Future[Record]) -> None:
         nonlocal running
         running -= 1
         if freed is not None and not freed.done():
@@ -132,12 +145,16 @@ async def run_ordered(
                 break
         return chunk
 
+    def start_reading() -> asyncio.Future[list[I]]:
+        # reading may block (stdin, slow disks, a parent process): off the event loop
+        return asyncio.ensure_future(
+            anyio.to_thread.run_sync(read_batch or next_batch, abandon_on_cancel=True)
+        )
+
+    reading: asyncio.Future[list[I]] | None = None
     try:
+        reading = start_reading()
         while not stopping.done():
-            # reading may block (stdin, slow disks, a parent process): off the event loop
-            reading = asyncio.ensure_future(
-                anyio.to_thread.run_sync(read_batch or next_batch, abandon_on_cancel=True)
-            )
             while True:
                 # write what finishes while the next items are read: a parent process sends
                 # more only when it has the records of what it sent (jobs.py)
@@ -154,6 +171,10 @@ async def run_ordered(
             chunk = reading.result()
             if not chunk:
                 break
+            # the next batch is read while this one runs: when items finish without waiting
+            # (memoised checks), a thread hop per batch would otherwise be all the loop does
+            # between batches, and on a busy machine a hop can take milliseconds
+            reading = start_reading()
             for item in chunk:
                 while len(pending) >= backlog:
                     await head_done()
@@ -161,11 +182,19 @@ async def run_ordered(
                     await slot_free()
                 if stopping.done():
                     break
-                task = loop.create_task(run_one(item))
+                outcome.items += 1
+                try:
+                    started = work(item)
+                except Exception as exc:
+                    started = _done(loop, failed(item, exc))
+                if isinstance(started, asyncio.Future) and started.done():
+                    # finished already (work answered from memory): no task, no slot
+                    pending.append(started)
+                    continue
+                task = loop.create_task(run_one(item, started))
                 task.add_done_callback(finished)
                 running += 1
                 pending.append(task)
-                outcome.items += 1
             write_finished()
         while pending:
             await head_done()
@@ -173,6 +202,8 @@ async def run_ordered(
         cancel_all()
         raise
     finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
         stop.on_first = stop.on_second = None
         if own:
             stop.uninstall()

@@ -25,7 +25,13 @@ import orjson
 from bulkauth import __version__
 from bulkauth.core.common import psl
 from bulkauth.store.rows import COMMANDS
-from bulkauth.store.writer import RunInfo, StoreWriter, now
+from bulkauth.store.writer import (
+    LIVE_CHECKPOINT_THRESHOLD,
+    LIVE_MEMORY_LIMIT,
+    RunInfo,
+    StoreWriter,
+    now,
+)
 
 _SCHEMAS = {command: schema for schema, command in COMMANDS.items()}
 
@@ -63,7 +69,9 @@ class StoreSink:
             zones=zones,
         )
         # opens (and checks) the store now: StoreError here is the CLI's exit 2
-        self.writer = StoreWriter(path)
+        self.writer = StoreWriter(
+            path, checkpoint=LIVE_CHECKPOINT_THRESHOLD, memory_limit=LIVE_MEMORY_LIMIT
+        )
 
     def _latest(self, output: str) -> tuple[str, int] | None:
         """The latest run of this command into ``output``: (run id, records). Finished ones

@@ -35,9 +35,17 @@ from bulkauth.store.rows import COMMANDS, Record, RecordError, Row, dumps, rows_
 BATCH = 1000
 #: DuckDB's memory for the session (it spills beyond): keeps a long load's RSS bounded
 MEMORY_LIMIT = "256MB"
-#: WAL size at which DuckDB checkpoints into the file. Its default (16 MB, four batches of
-#: domain records) made each load spend most of its time in checkpoints: ~35% slower
+#: WAL size at which DuckDB checkpoints into the file, for `load` of NDJSON files. Its default
+#: (16 MB, four batches of domain records) made each load spend most of its time in
+#: checkpoints: ~35% slower
 CHECKPOINT_THRESHOLD = "256MB"
+#: a run's --store sink, where the pipeline and not the store sets the pace, keeps much less:
+#: what the WAL holds stays in memory until the checkpoint, and DuckDB fills its buffer pool to
+#: the limit before it evicts. With the load's settings a run's parent grew by ~300 MiB (most
+#: of a 1,000,000-domain run's memory, issue 17); with these by ~85 MiB, flat, at 8,900
+#: records/s (load's: 11,500/s; a domain run stores 1,000-2,000/s)
+LIVE_CHECKPOINT_THRESHOLD = "16MB"
+LIVE_MEMORY_LIMIT = "64MB"
 
 
 class StoreError(Exception):
@@ -98,7 +106,12 @@ def is_duckdb_file(path: Path) -> bool:
     return not head or head[8:12] == b"DUCK"
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path,
+    read_only: bool = False,
+    checkpoint: str = CHECKPOINT_THRESHOLD,
+    memory_limit: str = MEMORY_LIMIT,
+) -> duckdb.DuckDBPyConnection:
     """Open a store file as DuckDB, with every failure turned into a StoreError that says why."""
     if path.is_dir():
         raise StoreError(f"store {path}: is a directory, not a DuckDB file")
@@ -129,9 +142,9 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"store {path}: cannot open it: {e}") from None
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # a library prints nothing on its own
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
-        con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        con.execute(f"SET checkpoint_threshold = '{checkpoint}'")
     return con
 
 
@@ -196,7 +209,13 @@ def check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 class StoreWriter:
     """Writes runs into a store; one per process and path. Use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike[str], batch: int = BATCH) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        batch: int = BATCH,
+        checkpoint: str = CHECKPOINT_THRESHOLD,
+        memory_limit: str = MEMORY_LIMIT,
+    ) -> None:
         self.path = Path(path).resolve()
         self.batch = batch
         with _OPEN_LOCK:
@@ -204,7 +223,7 @@ class StoreWriter:
                 raise StoreLocked(f"store {self.path} is locked: this process writes it already")
             _OPEN.add(self.path)
         try:
-            self.con = connect(self.path)
+            self.con = connect(self.path, checkpoint=checkpoint, memory_limit=memory_limit)
             try:
                 prepare(self.con, self.path)
             except BaseException:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from bulkauth.pipeline.pool import run_ordered
+from bulkauth.pipeline.pool import done_record, run_ordered
 from bulkauth.pipeline.records import Record, internal_error
 from bulkauth.pipeline.sinks import NdjsonSink, complete_records
 from bulkauth.pipeline.sources import MAX_LINE_BYTES, Item, count_items, read_domain_list
@@ -48,6 +49,42 @@ def test_output_is_in_input_order_with_bounded_work_in_flight() -> None:
     assert peak <= 32
     bad = [r for r in out if "error" in r]
     assert len(bad) == 11 and "RuntimeError: boom" in bad[0]["error"]["message"]
+
+
+def test_items_finished_without_waiting_keep_the_order() -> None:
+    """A work that returns a done future (a memoised check) needs no task: its record still
+    comes out in input order among items that wait, and a work that raises before returning
+    costs one record, not the run."""
+    out: list[Record] = []
+    slow = 0
+
+    async def waits(i: int) -> Record:
+        nonlocal slow
+        slow += 1
+        await anyio.sleep(random.random() / 100)
+        return {"i": i}
+
+    def work(i: int) -> Awaitable[Record]:
+        if i % 50 == 1:
+            raise RuntimeError("before any await")
+        if i % 7 == 0:
+            return waits(i)
+        return done_record({"i": i})
+
+    outcome = run(
+        run_ordered(
+            iter(range(2000)),
+            work,
+            lambda i, e: {"i": i, "error": internal_error(e)},
+            out.append,
+            window=16,
+            batch=64,
+        )
+    )
+    assert [r["i"] for r in out] == list(range(2000))
+    assert outcome.items == outcome.written == 2000
+    assert slow == sum(1 for i in range(2000) if i % 7 == 0 and i % 50 != 1)
+    assert sum(1 for r in out if "error" in r) == len(range(1, 2000, 50))
 
 
 def test_domain_list_reader(tmp_path: Path) -> None:

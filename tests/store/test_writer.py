@@ -281,3 +281,25 @@ def test_a_version_1_store_is_upgraded_to_hold_the_key_history(
     (report,) = load([shorter], store)
     assert report.loaded > 0 and report.bad_line is None
     assert count(store, "SELECT count(*) FROM signatures WHERE key_source = 'dns'") > with_key
+
+
+def _settings(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    row = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('checkpoint_threshold')"
+    ).fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])
+
+
+def test_a_runs_sink_keeps_less_in_memory_than_a_load(tmp_path: Path) -> None:
+    """A run's --store sink checkpoints at 16 MB in a 64 MB pool (what kept a 1,000,000-domain
+    run's parent flat, issue 17); `load`, where the store sets the pace, keeps its larger ones."""
+    from bulkauth.store.sink import StoreSink
+
+    sink = StoreSink(str(tmp_path / "run.duckdb"), "domains", [], {}, None, None, False)
+    try:
+        assert _settings(sink.writer.con) == ("61.0 MiB", "15.2 MiB")
+    finally:
+        sink.close()
+    with StoreWriter(tmp_path / "load.duckdb") as w:
+        assert _settings(w.con) == ("244.1 MiB", "244.1 MiB")

@@ -54,6 +54,7 @@ __all__ = [
     "IncludeMemo",
     "Mechanism",
     "Modifier",
+    "RecordMemo",
     "SpfRecord",
     "SpfResult",
     "SpfSyntaxError",
@@ -183,6 +184,9 @@ class _Ctx:
     impure: int = 0
     ttl: float = float("inf")
     _values: MacroValues | None = None
+    #: the static record trees of the run (RecordMemo), and its clock read once per check
+    records: RecordMemo | None = None
+    mono: float = 0.0
 
     def values(self) -> MacroValues:
         """The macro letters' values, worked out on first use: most records have no macros."""
@@ -274,10 +278,21 @@ def check_mailfrom(
     now: float | None = None,
     trace: bool = False,
     memo: IncludeMemo | None = None,
+    records: RecordMemo | None = None,
 ) -> Step[SpfResult]:
     """check_host() for an SMTP MAIL FROM (or the HELO identity when MAIL FROM is empty)."""
     domain, sender = mailfrom_identity(mailfrom, helo)
-    return check_host(ip, domain, sender, helo, receiver=receiver, now=now, trace=trace, memo=memo)
+    return check_host(
+        ip,
+        domain,
+        sender,
+        helo,
+        receiver=receiver,
+        now=now,
+        trace=trace,
+        memo=memo,
+        records=records,
+    )
 
 
 def check_host(
@@ -290,10 +305,12 @@ def check_host(
     now: float | None = None,
     trace: bool = False,
     memo: IncludeMemo | None = None,
+    records: RecordMemo | None = None,
 ) -> Step[SpfResult]:
     """RFC 7208 check_host(<ip>, <domain>, <sender>); ``helo`` feeds %{h}, ``receiver`` %{r};
     ``trace`` keeps the terms evaluated in ``SpfResult.trace``; ``memo`` shares include
-    verdicts between the checks of a run (IncludeMemo).
+    verdicts between the checks of a run (IncludeMemo); ``records`` shares the parsed record
+    trees and the answers of their a/mx terms (RecordMemo).
 
     Raises ValueError only for an ``ip`` that is not an IP address (a caller's bug); every
     property of DNS data ends in a result.
@@ -316,6 +333,9 @@ def check_host(
         trace=[] if trace else None,
         memo=None if trace else memo,
     )
+    if records is not None and not trace:  # a trace shows every term: evaluated the plain way
+        ctx.records = records
+        ctx.mono = records.clock()
     start = _initial_domain(domain)
     if start is None:
         shown = clip(domain, 300)
@@ -328,7 +348,18 @@ def check_host(
         )
     result = SpfResult(Verdict.NONE, start)
     try:
-        out = yield from _check(ctx, start, 0)
+        if ctx.records is not None:
+            try:
+                out = _walk(ctx, ctx.records, start)
+                ctx.records.hits += 1
+            except _Unknown:
+                # something to ask DNS, or a term that depends on the client: again from the
+                # start on the path that can ask (the walk changed nothing but these counters)
+                ctx.lookups = ctx.voids = 0
+                ctx.stack.clear()
+                out = yield from _check_static(ctx, ctx.records, start, 0)
+        else:
+            out = yield from _check(ctx, start, 0)
     except _PermError as exc:
         result.result = Verdict.PERMERROR
         result.problem = Problem(exc.code, "error", exc.message)
@@ -348,7 +379,8 @@ def check_host(
             result.problem = Problem("spf.no_record", "info", f"{start} publishes no SPF record")
         elif out.verdict is Verdict.FAIL and out.exp is not None:
             result.explanation = yield from _explain(ctx, out.exp, out.exp_domain)
-    ctx.note(f"result: {result.result.value}")
+    if ctx.trace is not None:  # not formatted for nothing: a bulk run keeps no trace
+        ctx.note(f"result: {result.result.value}")
     result.lookups = min(ctx.lookups, LOOKUP_LIMIT + 1)
     result.void_lookups = ctx.voids
     result.trace = ctx.trace
@@ -546,6 +578,372 @@ class IncludeMemo:
 
     def put(self, key: tuple[str, int, bool], value: _Memoed) -> None:
         self._cache.put(key, value, min(value.ttl, 86_400))
+
+
+# -- the static record tree ---------------------------------------------------------------------
+#
+# What an evaluation learns that does not depend on the client: a domain's record (parsed once)
+# and, for the a/mx terms whose target has no macro, their DNS answers. A bulk run meets the same
+# senders with thousands of client addresses: with these kept, each further check of a sender is
+# address matching over pre-resolved networks, with no question to the resolver and no parsing.
+# The walk below is _check's, term by term, with the same lookup and void counting, the same loop
+# check and the same errors at the same points; only where the data comes from differs. Terms
+# with a macro, exists and ptr (they depend on the client or the sender) go to _match / _redirect,
+# the plain evaluation, and so does every include or redirect below them.
+
+_MISSING = object()
+
+
+class _Node:
+    """One domain's SPF record as an evaluation sees it, and its a/mx answers once asked."""
+
+    __slots__ = ("data", "error", "expires", "none", "record", "redirect", "targets")
+
+    def __init__(self, domain: str, ans: Answer, now: float) -> None:
+        self.expires = now + min(ans.ttl, _MEMO_MAX_TTL)
+        self.none = False
+        self.error: tuple[str, str, SpfSyntaxError | None, str] | None = None
+        self.record: SpfRecord | None = None
+        #: per mechanism: the query name of include/a/mx, None for a malformed one, "" for a
+        #: term evaluated the plain way (a macro in it, exists, ptr; ip4/ip6/all need none)
+        self.targets: tuple[str | None, ...] = ()
+        self.redirect: str | None = ""
+        #: (mechanism index, v6) -> the a term's addresses as ints, or the mx term's (all its
+        #: exchanges'), or None for a void lookup, or an int: the mx term's MX count over the limit
+        self.data: dict[tuple[int, bool], tuple[int, ...] | int | None] = {}
+        records = select_records(ans)
+        if not records:
+            self.none = True
+            return
+        if len(records) > 1:
+            self.error = (
+                "spf.multiple_records",
+                f"{domain} publishes {len(records)} v=spf1 records",
+                None,
+                "",
+            )
+            return
+        parsed = try_parse_record(records[0])
+        if isinstance(parsed, SpfSyntaxError):
+            self.error = ("spf.syntax", f"{domain}: {parsed}", parsed, domain)
+            return
+        self.record = parsed
+        self.targets = tuple(_static_target(m, domain) for m in parsed.mechanisms)
+        red = parsed.redirect
+        if red is not None and red.value.literal is not None:
+            self.redirect = query_name(red.value.literal)
+
+    def keep(
+        self, key: tuple[int, bool], value: tuple[int, ...] | int | None, ttl: float, now: float
+    ) -> None:
+        """Keep a term's answers for as long as the shortest of them lives: the whole node
+        expires then and is built again (its record asked again too), never used stale."""
+        if ttl <= 0:
+            return
+        self.data[key] = value
+        if now + ttl < self.expires:
+            self.expires = now + ttl
+
+
+_MEMO_MAX_TTL = 86_400
+
+
+def _static_target(mech: Mechanism, domain: str) -> str | None:
+    kind = mech.kind
+    if kind not in ("include", "a", "mx"):
+        return ""
+    ms = mech.domain
+    if ms is None:
+        return domain  # a / mx without a domain: the current one (include always has one)
+    if ms.literal is None:
+        return ""
+    return query_name(ms.literal)
+
+
+class RecordMemo:
+    """The static record trees of a bulk run's sender domains (see _Node), shared by its checks.
+
+    A node lives no longer than the shortest TTL of the answers it holds (and at most a day);
+    failed answers are never kept, so a DNS failure is asked again by the next check, as
+    without the memo. Bounded: past ``max_domains`` nodes it starts afresh, so hostile input
+    cannot grow it. Traced checks do not use it (the trace shows every term's evaluation)."""
+
+    def __init__(
+        self, max_domains: int = 20_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.nodes: dict[str, _Node] = {}
+        self.max_domains = max_domains
+        self.clock = clock
+        self.hits = 0  # checks evaluated wholly from the memo (by _walk)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def put(self, domain: str, node: _Node, now: float) -> None:
+        if node.expires <= now:
+            return
+        nodes = self.nodes
+        if len(nodes) >= self.max_domains and domain not in nodes:
+            nodes.clear()
+        nodes[domain] = node
+
+
+def _check_static(ctx: _Ctx, memo: RecordMemo, domain: str, depth: int) -> Step[_Outcome]:
+    """_check over the static record tree (the trace is off on this path)."""
+    now = ctx.mono
+    node = memo.nodes.get(domain)
+    if node is None or node.expires <= now:
+        ans = yield from ask(domain, RType.TXT)
+        if ans.failed:
+            raise _TempError(DnsFailure.of(Query(domain, RType.TXT), ans))
+        node = _Node(domain, ans, now)
+        memo.put(domain, node, now)
+    if node.none:
+        return _Outcome(Verdict.NONE)
+    if node.error is not None:
+        raise _PermError(*node.error)
+    rec = node.record
+    assert rec is not None
+    targets = node.targets
+    stack = ctx.stack
+    stack.append(domain)
+    try:
+        v6 = ctx.v6
+        ip_int = ctx.ip_int
+        bits = 128 if v6 else 32
+        for i, mech in enumerate(rec.mechanisms):
+            kind = mech.kind
+            if kind == "ip4" or kind == "ip6":
+                if (kind == "ip6") != v6:
+                    continue
+                shift = bits - mech.prefix
+                matched = (ip_int >> shift) == (mech.network >> shift)
+            elif kind == "all":
+                matched = True
+            else:
+                target = targets[i]
+                if target == "":
+                    matched = yield from _match(ctx, mech, domain, depth)
+                elif kind == "include":
+                    ctx.count_lookup(mech.text)
+                    if target is None:
+                        raise _PermError(
+                            "spf.include_missing", f"{mech.text}: the target is not a valid name"
+                        )
+                    if target in stack:
+                        raise _PermError("spf.loop", f"{mech.text} loops back to {target}")
+                    out = yield from _check_static(ctx, memo, target, depth + 1)
+                    if out.verdict is Verdict.NONE:
+                        raise _PermError(
+                            "spf.include_no_spf", f"{mech.text}: {target} has no SPF record"
+                        )
+                    matched = out.verdict is Verdict.PASS
+                else:
+                    ctx.count_lookup(mech.text)
+                    if target is None:
+                        matched = False
+                    else:
+                        data = node.data.get((i, v6), _MISSING)
+                        if data is _MISSING:
+                            if kind == "a":
+                                data = yield from _fetch_a(ctx, node, i, target)
+                            else:
+                                data = yield from _fetch_mx(ctx, node, mech, i, target)
+                        if data is None:
+                            ctx.count_void(target)
+                            matched = False
+                        elif isinstance(data, int):
+                            raise _PermError(
+                                "spf.too_many_mx",
+                                f"{mech.text}: {target} has {data} MX records (limit {MX_LIMIT})",
+                            )
+                        else:
+                            assert isinstance(data, tuple)
+                            shift = bits - (mech.cidr6 if v6 else mech.cidr4)
+                            want = ip_int >> shift
+                            matched = False
+                            for a in data:
+                                if (a >> shift) == want:
+                                    matched = True
+                                    break
+            if matched:
+                return _Outcome(_QUALIFIER[mech.qualifier], mech.text, rec.exp, domain)
+        red = rec.redirect
+        if red is None:
+            return _Outcome(Verdict.NEUTRAL, None, rec.exp, domain)
+        target = node.redirect
+        if target == "":
+            return (yield from _redirect(ctx, red, domain, depth))
+        ctx.count_lookup(red.text)
+        if target is None:
+            raise _PermError("spf.redirect_missing", f"{red.text}: the target is not a valid name")
+        if target in stack:
+            raise _PermError("spf.loop", f"{red.text} loops back to {target}")
+        out = yield from _check_static(ctx, memo, target, depth + 1)
+        if out.verdict is Verdict.NONE:
+            raise _PermError("spf.redirect_missing", f"{red.text}: {target} has no SPF record")
+        return out
+    finally:
+        stack.pop()
+
+
+class _Unknown(Exception):
+    """_walk met what the memo does not hold (or a term that depends on the client)."""
+
+
+def _walk(ctx: _Ctx, memo: RecordMemo, domain: str) -> _Outcome:
+    """_check_static as a plain function, for a tree the memo holds whole: most checks of a bulk
+    run. A generator per include level and a round through the driver cost more than the
+    address matching itself. Raises _Unknown where _check_static would ask DNS or evaluate a
+    term the plain way; every other step is _check_static's, in the same order (the tests
+    hold the two, and the plain evaluation, to the same outcomes)."""
+    node = memo.nodes.get(domain)
+    if node is None or node.expires <= ctx.mono:
+        raise _Unknown
+    if node.none:
+        return _Outcome(Verdict.NONE)
+    if node.error is not None:
+        raise _PermError(*node.error)
+    rec = node.record
+    assert rec is not None
+    targets = node.targets
+    stack = ctx.stack
+    stack.append(domain)
+    try:
+        v6 = ctx.v6
+        ip_int = ctx.ip_int
+        bits = 128 if v6 else 32
+        for i, mech in enumerate(rec.mechanisms):
+            kind = mech.kind
+            if kind == "ip4" or kind == "ip6":
+                if (kind == "ip6") != v6:
+                    continue
+                shift = bits - mech.prefix
+                matched = (ip_int >> shift) == (mech.network >> shift)
+            elif kind == "all":
+                matched = True
+            else:
+                target = targets[i]
+                if target == "":
+                    raise _Unknown
+                if kind == "include":
+                    ctx.count_lookup(mech.text)
+                    if target is None:
+                        raise _PermError(
+                            "spf.include_missing", f"{mech.text}: the target is not a valid name"
+                        )
+                    if target in stack:
+                        raise _PermError("spf.loop", f"{mech.text} loops back to {target}")
+                    out = _walk(ctx, memo, target)
+                    if out.verdict is Verdict.NONE:
+                        raise _PermError(
+                            "spf.include_no_spf", f"{mech.text}: {target} has no SPF record"
+                        )
+                    matched = out.verdict is Verdict.PASS
+                else:
+                    ctx.count_lookup(mech.text)
+                    if target is None:
+                        matched = False
+                    else:
+                        data = node.data.get((i, v6), _MISSING)
+                        if data is _MISSING:
+                            raise _Unknown
+                        if data is None:
+                            ctx.count_void(target)
+                            matched = False
+                        elif isinstance(data, int):
+                            raise _PermError(
+                                "spf.too_many_mx",
+                                f"{mech.text}: {target} has {data} MX records (limit {MX_LIMIT})",
+                            )
+                        else:
+                            assert isinstance(data, tuple)
+                            shift = bits - (mech.cidr6 if v6 else mech.cidr4)
+                            want = ip_int >> shift
+                            matched = False
+                            for a in data:
+                                if (a >> shift) == want:
+                                    matched = True
+                                    break
+            if matched:
+                return _Outcome(_QUALIFIER[mech.qualifier], mech.text, rec.exp, domain)
+        red = rec.redirect
+        if red is None:
+            return _Outcome(Verdict.NEUTRAL, None, rec.exp, domain)
+        target = node.redirect
+        if target == "":
+            raise _Unknown
+        ctx.count_lookup(red.text)
+        if target is None:
+            raise _PermError("spf.redirect_missing", f"{red.text}: the target is not a valid name")
+        if target in stack:
+            raise _PermError("spf.loop", f"{red.text} loops back to {target}")
+        out = _walk(ctx, memo, target)
+        if out.verdict is Verdict.NONE:
+            raise _PermError("spf.redirect_missing", f"{red.text}: {target} has no SPF record")
+        return out
+    finally:
+        stack.pop()
+
+
+def _ints(addresses: Sequence[str], version: int) -> tuple[int, ...]:
+    out = []
+    for text in addresses:
+        a = _version_and_int(text)
+        if a is not None and a[0] == version:
+            out.append(a[1])
+    return tuple(out)
+
+
+def _fetch_a(ctx: _Ctx, node: _Node, i: int, target: str) -> Step[tuple[int, ...] | None]:
+    """An a term's answer as _match_a reads it: None for a void lookup, else the addresses."""
+    rtype = RType.AAAA if ctx.v6 else RType.A
+    ans = yield from ask(target, rtype)
+    _raise_failed(ans, target, rtype)
+    data = _ints(ans.addresses(), 6 if ctx.v6 else 4) if ans.records else None
+    node.keep((i, ctx.v6), data, ans.ttl, ctx.mono)
+    return data
+
+
+def _fetch_mx(
+    ctx: _Ctx, node: _Node, mech: Mechanism, i: int, target: str
+) -> Step[tuple[int, ...] | int | None]:
+    """An mx term's answers as _match_mx reads them: None for a void lookup, the MX count when
+    over the limit, else every exchange's addresses (which one matched does not matter)."""
+    ans = yield from ask(target, RType.MX)
+    _raise_failed(ans, target, RType.MX)
+    if not ans.records:
+        node.keep((i, ctx.v6), None, ans.ttl, ctx.mono)
+        return None
+    mxs = ans.mx()
+    if len(mxs) > MX_LIMIT:
+        node.keep((i, ctx.v6), len(mxs), ans.ttl, ctx.mono)
+        return len(mxs)
+    names = list(dict.fromkeys(m.exchange for m in sorted(mxs, key=lambda m: m.preference)))
+    names = [n for n in names if n]
+    rtype = RType.AAAA if ctx.v6 else RType.A
+    answers = yield from ask_all(Query(n, rtype) for n in names)
+    version = 6 if ctx.v6 else 4
+    ttl = float(ans.ttl)
+    found: list[int] = []
+    failure: DnsFailure | None = None
+    for n, a in zip(names, answers, strict=True):
+        if a.failed:
+            failure = failure or DnsFailure.of(Query(n, rtype), a)
+        else:
+            found.extend(_ints(a.addresses(), version))
+            ttl = min(ttl, a.ttl)
+    data = tuple(found)
+    if failure is not None:
+        # as _match_mx: another exchange matching wins over the failure, else temperror; a
+        # failure is not kept, so the next check asks again
+        shift = (128 if ctx.v6 else 32) - (mech.cidr6 if ctx.v6 else mech.cidr4)
+        want = ctx.ip_int >> shift
+        if any((x >> shift) == want for x in data):
+            return data
+        raise _TempError(failure)
+    node.keep((i, ctx.v6), data, ttl, ctx.mono)
+    return data
 
 
 def _match_a(ctx: _Ctx, mech: Mechanism, target: str) -> Step[bool]:

@@ -106,6 +106,17 @@ def test_the_packaged_list_says_what_it_is() -> None:
     assert identity.label() == f"{identity.version} sha256:{identity.sha256}"
 
 
+def test_naming_the_packaged_list_needs_no_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity a run prints (spf --input never looks a domain up) without parsing the
+    list, and the same identity as the parsed list's."""
+    monkeypatch.setattr(psl, "_current", None)
+    monkeypatch.setattr(psl, "_packaged_identity", None)
+    unparsed = psl.identity()
+    assert psl._current is None
+    psl.load()
+    assert psl._current is not None and psl.identity() == unparsed
+
+
 def test_another_list_changes_the_organisational_domains(packaged_afterwards: None) -> None:
     assert org_domain("a.b.example.com") == "example.com"  # cached from here on
     mine = (

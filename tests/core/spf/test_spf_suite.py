@@ -24,7 +24,7 @@ import yaml
 
 from bulkauth.core.common.model import MX, Answer, Query, Rcode, RType
 from bulkauth.core.common.step import run_sync
-from bulkauth.core.spf.evaluate import IncludeMemo, SpfResult, check_mailfrom
+from bulkauth.core.spf.evaluate import IncludeMemo, RecordMemo, SpfResult, check_mailfrom
 from tests.paths import suite
 
 pytestmark = pytest.mark.suite("spf")
@@ -210,3 +210,32 @@ def test_include_memo_changes_no_outcome(path: Path) -> None:
             assert _outcome(got) == _outcome(want), case.id
         hits += memo.hits
     assert hits > 0  # the memo was used, not just carried along
+
+
+@pytest.mark.parametrize("path", [RFC7208, RFC4408], ids=["rfc7208", "rfc4408"])
+def test_record_memo_changes_no_outcome(path: Path) -> None:
+    """Every suite check, run twice over one RecordMemo (and IncludeMemo) per scenario, as
+    ``spf --input`` shares them: the suite's expected result, and exactly the outcome without
+    the memos (result, explanation, mechanism, lookup and void counts, problem code)."""
+    walked = 0
+    for cases in _scenarios(path).values():
+        plain = answer_fn(cases[0].zone)
+
+        def cached(q: Query, plain: Callable[[Query], Answer] = plain) -> Answer:
+            a = plain(q)
+            return dataclasses.replace(a, ttl=3600) if a.ok else a
+
+        records, memo = RecordMemo(), IncludeMemo()
+        for case in [*cases, *cases]:
+            t = case.test
+            args = (str(t["host"]), str(t["mailfrom"]), str(t["helo"]))
+            want = run_sync(check_mailfrom(*args, receiver="receiver.example"), cached)
+            got = run_sync(
+                check_mailfrom(*args, receiver="receiver.example", memo=memo, records=records),
+                cached,
+            )
+            assert _outcome(got) == _outcome(want), case.id
+            expected = case.test["result"]
+            assert got.result.value in ([expected] if isinstance(expected, str) else expected)
+        walked += records.hits
+    assert walked > 0  # whole trees came from the memo, not just carried along
