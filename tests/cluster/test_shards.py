@@ -35,7 +35,7 @@ def test_checks_are_grouped_by_sender_domain(tmp_path: Path) -> None:
     assert all(s.size <= 40 for s in shards)
     got = {s.number: list(_items(ShardTask("spf", s, RunConfig(), ""))) for s in shards}
     every = list(read_domain_list([str(checks)]))
-    assert sorted((i.line for v in got.values() for i in v)) == [i.line for i in every]
+    assert sorted(i.line for v in got.values() for i in v) == [i.line for i in every]
     # a domain's checks are in as few shards as its count allows
     for domain in {sender_domain(i) for i in every}:
         n = sum(1 for i in every if sender_domain(i) == domain)
