@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -e '.[dev,bench,cluster]'
 	touch $(STAMP)
 
 # byte-compiled as `pip install` would: an editable install under PYTHONDONTWRITEBYTECODE
@@ -100,6 +100,7 @@ bench: install
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
 	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
+	$(BIN)/python -m bench.cluster --domains 10000 --messages 4000 --rounds 2
 
 bench-full: install
 	$(BIN)/python -m bench.run --full
@@ -107,6 +108,7 @@ bench-full: install
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
 	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
+	$(BIN)/python -m bench.cluster --domains 10000 --messages 4000 --rounds 2
 
 clean:
 	rm -rf $(VENV) $(SUITES) demo.ndjson demo.duckdb demo-next demo-next.ndjson demo-diff.ndjson demo-report.html demo-probes .artifacts .pytest_cache .mypy_cache .ruff_cache bench/work

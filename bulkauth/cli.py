@@ -143,6 +143,22 @@ ReplayDns = Annotated[
         "question it lacks is indeterminate (dns.not_recorded).",
     ),
 ]
+Cluster = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on a Dask cluster: tcp://HOST:8786 (a `dask scheduler`) or local:N (N worker "
+        "processes here). Needs -o FILE and Dask (bulkauth's 'cluster' extra).",
+    ),
+]
+ShardSize = Annotated[
+    int,
+    typer.Option(
+        "--shard-size",
+        min=1,
+        help="With --cluster: lines (domains, spf) or messages of the input in each shard.",
+    ),
+]
 ShowProgress = Annotated[
     bool | None,
     typer.Option(
@@ -511,6 +527,8 @@ def domains(
         typer.Option("--ca-file", help="PEM roots the probes trust (default: certifi's bundle)."),
     ] = None,
     https_port: Annotated[int, typer.Option("--https-port", hidden=True, min=1, max=65535)] = 443,
+    cluster: Cluster = None,
+    shard_size: ShardSize = 1_000,
 ) -> int | None:
     """Audit each domain's SPF, DMARC, DKIM, MX, MTA-STS, TLS-RPT and BIMI records.
 
@@ -525,6 +543,12 @@ def domains(
     config.probe = _probe_options(
         config, probe, smtp_port, probe_rate, probe_timeout, dnssec, ca_file, https_port
     )
+    if cluster is not None:
+        from bulkauth.cluster.run import check_cluster_options, run_cluster
+
+        check_cluster_options(cluster, config)
+        extra = _open_store(config, "domains")
+        return run_cluster("domains", files or ["-"], config, cluster, shard_size, extra).stopped_by
     extra = _open_store(config, "domains")
     return run_domains(files or ["-"], config, extra).stopped_by
 
@@ -553,6 +577,8 @@ def spf(
             help="With --input: keep each check's trace of terms in its record (~3x the output).",
         ),
     ] = False,
+    cluster: Cluster = None,
+    shard_size: ShardSize = 1_000,
     *,
     config: RunConfig,
 ) -> int | None:
@@ -564,8 +590,19 @@ def spf(
     config.spf_trace = trace
     if input_file is not None:
         _check_inputs([input_file])
+        if cluster is not None:
+            from bulkauth.cluster.run import check_cluster_options, run_cluster
+
+            check_cluster_options(cluster, config)
+            extra = _open_store(config, "spf", input=input_file)
+            own = {"input": input_file}
+            return run_cluster(
+                "spf", [input_file], config, cluster, shard_size, extra, options=own
+            ).stopped_by
         extra = _open_store(config, "spf", input=input_file)
         return run_spf_file([input_file], config, extra).stopped_by
+    if cluster is not None:
+        raise BadInput("--cluster runs a file of checks: give --input FILE")
     if config.store is not None or config.parquet is not None:
         raise BadInput(
             "--store and -o FILE.parquet need --input FILE (a single check is not stored)"
@@ -681,6 +718,8 @@ def messages(
             "today's keys count).",
         ),
     ] = False,
+    cluster: Cluster = None,
+    shard_size: ShardSize = 1_000,
 ) -> int | None:
     """Verify DKIM, SPF, DMARC and ARC of every archived message: one bulkauth.message/1 NDJSON line each."""
     from bulkauth.core.message.check import CheckOptions
@@ -710,16 +749,31 @@ def messages(
         key_history=history,
         dmarc_with_history=dmarc_with_history,
     )
-    extra = _open_store(
-        config,
-        "messages",
-        as_of=as_of,
-        trusted_receiver=trusted_receiver,
-        crypto=crypto,
-        arc_verifier=arc_verifier,
-        key_history=key_history and str(Path(key_history).resolve()),
-        dmarc_with_history=dmarc_with_history,
-    )
+    own = {
+        "as_of": as_of,
+        "trusted_receiver": trusted_receiver,
+        "crypto": crypto,
+        "arc_verifier": arc_verifier,
+        "key_history": key_history and str(Path(key_history).resolve()),
+        "dmarc_with_history": dmarc_with_history,
+    }
+    if cluster is not None:
+        from bulkauth.cluster.run import check_cluster_options, run_cluster
+
+        check_cluster_options(cluster, config)
+        extra = _open_store(config, "messages", **own)
+        check.dmarc_discovery = config.dmarc_discovery
+        return run_cluster(
+            "messages",
+            paths or ["-"],
+            config,
+            cluster,
+            shard_size,
+            extra,
+            MessageOptions(check=check),
+            own,
+        ).stopped_by
+    extra = _open_store(config, "messages", **own)
     return run_messages(paths or ["-"], config, MessageOptions(check=check), extra).stopped_by
 
 

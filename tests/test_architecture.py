@@ -24,7 +24,7 @@ IO_MODULES = {
     "multiprocessing",
     "concurrent",
 }
-LAYERS = ["core", "dns", "net", "store", "report", "pipeline", "cli"]
+LAYERS = ["core", "dns", "net", "store", "report", "pipeline", "cluster", "cli"]
 
 
 def imports_of(path: Path) -> set[str]:

@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, cast
 
+from bulkauth.pipeline.sources import Window
+
 Kind = Literal["mbox", "maildir", "eml"]
 
 #: default cap of one message; bigger ones become an error record without being held in memory
@@ -303,6 +305,24 @@ def read_mbox(
         buf += data
 
 
+def read_mbox_range(
+    path: str, source: str, start: int, end: int, limits: Limits, index_before: int
+) -> Iterator[MessageItem]:
+    """The messages of bytes ``start`` to ``end`` of an uncompressed mbox, a range that begins
+    at a From_ line and ends at one (or at the end of the file: ``end`` -1): the same items, offsets and
+    indexes as reading the whole file gives for them (``index_before``: the messages before
+    the range). A shard of a cluster run (bulkauth.cluster) reads its part of a large mbox so.
+    """
+    with open(path, "rb") as f:
+        f.seek(start)
+        window = io.BufferedReader(Window(f, end - start if end >= 0 else sys.maxsize), _CHUNK)
+        for it in read_mbox(_Stream(cast(BinaryIO, window), limits), source, path, limits):
+            if it.offset is not None:
+                it.offset += start
+            it.index += index_before
+            yield it
+
+
 # --------------------------------------------------------------------------------------------
 # single files, Maildir, folders
 
@@ -511,6 +531,19 @@ def _single_message(path: str) -> bool:
     except (OSError, ArchiveError):
         return True  # read_file makes one error item of it
     return head != b"From "
+
+
+def is_compressed(path: str) -> bool:
+    """Whether a file is gzip, bzip2 or xz (by its first bytes): its offsets are those of the
+    decompressed stream, so it cannot be cut into byte ranges."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return any(head.startswith(magic) for magic in _MAGIC)
+
+
+def single_message(path: str) -> bool:
+    """Whether ``read_file`` takes ``path`` as one message (or one error), not as an mbox."""
+    return _single_message(path)
 
 
 def count_messages(paths: Sequence[str]) -> int | None:

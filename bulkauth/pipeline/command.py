@@ -17,7 +17,7 @@ from bulkauth.core.common.model import Rcode
 from bulkauth.pipeline.config import RunConfig, load_zones
 from bulkauth.pipeline.errors import BadInput
 from bulkauth.pipeline.inputs import finish_recording, input_notes
-from bulkauth.pipeline.jobs import Job, Output, choose_workers, run_job
+from bulkauth.pipeline.jobs import Job, JobResult, Output, choose_workers, run_job
 from bulkauth.pipeline.pool import Outcome
 from bulkauth.pipeline.progress import RunProgress
 from bulkauth.pipeline.records import Records
@@ -26,6 +26,9 @@ from bulkauth.pipeline.signals import catch_signals_early
 from bulkauth.pipeline.sinks import NdjsonSink, RecordSink
 
 I = TypeVar("I")  # noqa: E741 - the conventional name for an input item
+
+#: what a run that does not print its summary is given instead (run_command's ``report``)
+Report = Callable[[JobResult, RunProgress], None]
 
 
 class Source(Generic[I]):
@@ -56,14 +59,17 @@ def run_command(
     records: Records[I],
     config: RunConfig,
     extra: RecordSink | None = None,
+    report: Report | None = None,
 ) -> Outcome:
     """Run a command over its items; an input that cannot be read is the user's to fix.
 
     ``extra``: a second sink fed every record as well as the NDJSON (the store, --store);
     it is closed here whatever happens, and ended only when the run got to its end.
+    ``report``: given the run's counts instead of the summary on stderr (a shard of a
+    cluster run hands them to the driver, which sums them into the run's one summary).
     """
     try:
-        return _run(source, job, records, config, extra)
+        return _run(source, job, records, config, extra, report)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise BadInput(str(exc)) from None
     finally:
@@ -77,6 +83,7 @@ def _run(
     records: Records[I],
     config: RunConfig,
     extra: RecordSink | None,
+    report: Report | None = None,
 ) -> Outcome:
     catch_signals_early()
     if config.zones and config.zone_set is None:
@@ -106,6 +113,9 @@ def _run(
     if extra is not None:
         extra.end(outcome.stopped_by)
     outcome.skipped = skipped
+    if report is not None:
+        report(result, progress)
+        return outcome
     stopped = None
     if source.resume is not None and outcome.stopped_by is not None:
         stopped = signal.Signals(outcome.stopped_by).name

@@ -95,6 +95,20 @@ class RunProgress:
             rate = done / max(time.monotonic() - self.started, 1e-9)
             self._bar.update(self._task, completed=done, rate=f"{rate:,.0f}/s")
 
+    def add_counts(
+        self, by_status: dict[str, int], by_state: dict[str, dict[str, int]], note: str = ""
+    ) -> None:
+        """Counts made elsewhere (a shard of a cluster run), and a note beside the rate."""
+        self.by_status.update(by_status)
+        for section, counts in by_state.items():
+            counter = self.by_state.get(section)
+            if counter is not None:
+                counter.update(counts)
+        if self._bar is not None and self._task is not None:
+            done = sum(self.by_status.values())
+            rate = done / max(time.monotonic() - self.started, 1e-9)
+            self._bar.update(self._task, completed=done, rate=f"{rate:,.0f}/s {note}")
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import threading
 from collections.abc import Callable
 
 
@@ -25,10 +26,18 @@ def tune_gc() -> None:
 _early: list[int] = []
 
 
+def _main_thread() -> bool:
+    """Signals are the main thread's: a run in another thread (a shard on a Dask worker,
+    bulkauth.cluster) leaves them to the process that owns it, which stops the run its way."""
+    return threading.current_thread() is threading.main_thread()
+
+
 def catch_signals_early() -> None:
     """Called first thing by a run: until its Stop takes over (after counting the input,
     scanning a resumed output, loading zone files), SIGINT/SIGTERM are remembered, and the
     run then stops before it starts anything. A second one ends the process at once."""
+    if not _main_thread():
+        return
 
     def remember(signum: int, _frame: object) -> None:
         if _early:
@@ -63,6 +72,8 @@ class Stop:
     def install(self) -> None:
         loop = asyncio.get_running_loop()
         self.requested = loop.create_future()
+        if not _main_thread():
+            return
         for signum in (signal.SIGINT, signal.SIGTERM):
             # a worker process ignores SIGINT (its parent decides when the run stops): keep it so
             if signal.getsignal(signum) != signal.SIG_IGN:
