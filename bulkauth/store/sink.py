@@ -28,6 +28,7 @@ from bulkauth.store.rows import COMMANDS
 from bulkauth.store.writer import (
     LIVE_CHECKPOINT_THRESHOLD,
     LIVE_MEMORY_LIMIT,
+    LIVE_THREADS,
     RunInfo,
     StoreWriter,
     now,
@@ -70,7 +71,10 @@ class StoreSink:
         )
         # opens (and checks) the store now: StoreError here is the CLI's exit 2
         self.writer = StoreWriter(
-            path, checkpoint=LIVE_CHECKPOINT_THRESHOLD, memory_limit=LIVE_MEMORY_LIMIT
+            path,
+            checkpoint=LIVE_CHECKPOINT_THRESHOLD,
+            memory_limit=LIVE_MEMORY_LIMIT,
+            threads=LIVE_THREADS,
         )
 
     def _latest(self, output: str) -> tuple[str, int] | None:

@@ -43,9 +43,11 @@ CHECKPOINT_THRESHOLD = "256MB"
 #: what the WAL holds stays in memory until the checkpoint, and DuckDB fills its buffer pool to
 #: the limit before it evicts. With the load's settings a run's parent grew by ~300 MiB (most
 #: of a 1,000,000-domain run's memory, issue 17); with these by ~85 MiB, flat, at 8,900
-#: records/s (load's: 11,500/s; a domain run stores 1,000-2,000/s)
+#: records/s (load's: 11,500/s; a domain run stores 1,000-2,000/s). One DuckDB thread: the
+#: appends are the run's parent's, on its event loop; a second thread's arena cost ~10 MiB
 LIVE_CHECKPOINT_THRESHOLD = "16MB"
 LIVE_MEMORY_LIMIT = "64MB"
+LIVE_THREADS = 1
 
 
 class StoreError(Exception):
@@ -111,6 +113,7 @@ def connect(
     read_only: bool = False,
     checkpoint: str = CHECKPOINT_THRESHOLD,
     memory_limit: str = MEMORY_LIMIT,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open a store file as DuckDB, with every failure turned into a StoreError that says why."""
     if path.is_dir():
@@ -143,6 +146,8 @@ def connect(
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # a library prints nothing on its own
     con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
     if not read_only:
         con.execute(f"SET checkpoint_threshold = '{checkpoint}'")
     return con
@@ -215,6 +220,7 @@ class StoreWriter:
         batch: int = BATCH,
         checkpoint: str = CHECKPOINT_THRESHOLD,
         memory_limit: str = MEMORY_LIMIT,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path).resolve()
         self.batch = batch
@@ -223,7 +229,9 @@ class StoreWriter:
                 raise StoreLocked(f"store {self.path} is locked: this process writes it already")
             _OPEN.add(self.path)
         try:
-            self.con = connect(self.path, checkpoint=checkpoint, memory_limit=memory_limit)
+            self.con = connect(
+                self.path, checkpoint=checkpoint, memory_limit=memory_limit, threads=threads
+            )
             try:
                 prepare(self.con, self.path)
             except BaseException:
