@@ -96,7 +96,7 @@ check: lint typecheck test
 
 bench: install
 	$(BIN)/python -m bench.run --quick
-	$(BIN)/python -m bench.messages --messages 5000 --rounds 1 --big-mb 100
+	$(BIN)/python -m bench.messages --messages 20000 --rounds 2 --big-mb 100
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000
 	$(BIN)/python -m bench.probes --domains 2000 --hosts 50
