@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,12 +63,9 @@ def _run(world: Path, out: Path, *more: str, check: bool = True) -> bytes:
     return proc.stderr
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(world: Path, scheduler: str) -> None:
-    from distributed import Client
-
-    _run(world, world / "local.ndjson")
-    out = world / "cluster.ndjson"
-    driver = start(
+def _start(world: Path, out: Path, *more: str) -> subprocess.Popen[bytes]:
+    """The clustered domains run of these tests, started in the background to be killed."""
+    return start(
         "domains",
         str(world / "domains.txt"),
         "--zones",
@@ -75,12 +73,16 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(world: Path, sched
         "--no-progress",
         "-o",
         str(out),
-        "--cluster",
-        scheduler,
-        "--shard-size",
-        "8",
-        *SLOW,
+        *more,
     )
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(world: Path, scheduler: str) -> None:
+    from distributed import Client
+
+    _run(world, world / "local.ndjson")
+    out = world / "cluster.ndjson"
+    driver = _start(world, out, "--cluster", scheduler, "--shard-size", "8", *SLOW)
     try:
         done, total = wait_for_shards(out, 1)
         assert done < total
@@ -103,16 +105,7 @@ def test_resume_after_the_driver_is_killed_redoes_only_unfinished_shards(world: 
     _run(world, world / "local.ndjson")
     out = world / "cluster.ndjson"
     args = ["--cluster", "local:2", "--shard-size", "8", *SLOW]
-    driver = start(
-        "domains",
-        str(world / "domains.txt"),
-        "--zones",
-        str(world / "zones"),
-        "--no-progress",
-        "-o",
-        str(out),
-        *args,
-    )
+    driver = _start(world, out, *args)
     try:
         done, total = wait_for_shards(out, 2)
     finally:
@@ -127,16 +120,7 @@ def test_resume_after_the_driver_is_killed_redoes_only_unfinished_shards(world: 
 def test_resume_refuses_a_changed_input(world: Path) -> None:
     out = world / "cluster.ndjson"
     args = ["--cluster", "local:2", "--shard-size", "8", *SLOW]
-    driver = start(
-        "domains",
-        str(world / "domains.txt"),
-        "--zones",
-        str(world / "zones"),
-        "--no-progress",
-        "-o",
-        str(out),
-        *args,
-    )
+    driver = _start(world, out, *args)
     try:
         wait_for_shards(out, 1)
     finally:

@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 pytest.importorskip(
@@ -65,19 +66,29 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (folder / f"m{i}.eml").write_bytes(m.split(b"\n", 1)[1])
     (folder / "a.mbox").write_bytes(b"".join(messages[14:40]))
     (folder / "b.mbox.gz").write_bytes(gzip.compress(b"".join(messages[40:60])))
+    # bad input: a file that is no message, and a compressed mbox cut off mid-stream; each
+    # must give its error record in the clustered output as in the local one
+    (folder / "z-garbage.eml").write_bytes(b"\x00\xff\x01 no header here\n\n\x00")
+    (folder / "z-cut.mbox.gz").write_bytes(gzip.compress(b"".join(messages[60:64]))[:200])
     return out
 
 
 def test_messages_on_a_cluster_equal_the_local_run(archive: Path, tmp_path: Path) -> None:
     local, clustered = tmp_path / "local.ndjson", tmp_path / "cluster.ndjson"
     inputs = [str(archive / "archive"), str(archive / "mail.mbox")]
+    # a fixed clock: the garbage file has no date of its own, and would be checked as of now
     common = ["messages", *inputs, "--zones", str(archive / "zones"), "--no-progress"]
+    common += ["--as-of", "2026-12-01T00:00:00Z"]
     bulkauth(*common, "-o", str(local))
     proc = bulkauth(*common, "-o", str(clustered), "--cluster", "local:2", "--shard-size", "8")
     assert local.read_bytes() == clustered.read_bytes()
-    assert len(lines(local)) == 9 + 5 + 26 + 20 + 120
-    # small files 8 to a shard (2), a.mbox in ranges (4), b.mbox.gz whole (1), mail.mbox (15)
-    assert b"cluster: 22 shards of 8 messages" in proc.stderr
+    # the cut mbox: its whole first message, then the error; the garbage file: its error
+    assert len(lines(local)) == 9 + 5 + 26 + 20 + 120 + 2 + 1
+    errors = [r for r in map(orjson.loads, lines(local)) if r["status"] != "ok"]
+    assert [e["error"]["code"] for e in errors] == ["input.corrupt_archive", "input.not_a_message"]
+    # in input order: a.mbox in ranges (4), b.mbox.gz whole (1), the Maildir and .eml files 8 to
+    # a shard (2), z-cut.mbox.gz whole (1), z-garbage.eml (1), mail.mbox in ranges (15)
+    assert b"cluster: 24 shards of 8 messages" in proc.stderr
 
 
 def test_the_store_is_fed_the_assembled_records(archive: Path, tmp_path: Path) -> None:
