@@ -115,8 +115,9 @@ Store = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Also write the records to this DuckDB results store (created if missing), "
-        "in the same pass; `bulkauth schema tables` shows its tables.",
+        help="Also write the records to this DuckDB results store (created if missing): "
+        "from --output FILE once the checks are done, or as they go to stdout; "
+        "`bulkauth schema tables` shows its tables.",
     ),
 ]
 Psl = Annotated[

@@ -8,10 +8,15 @@ worker processes, the summary, and what makes the whole run fail (bulkauth.pipel
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from itertools import islice
 from typing import Generic, TypeVar
+
+import orjson
 
 from bulkauth.core.common.model import Rcode
 from bulkauth.pipeline.config import RunConfig, load_zones
@@ -99,18 +104,30 @@ def _run(
     progress = RunProgress(remaining, config.progress, records.sections, field=records.field)
     sink = NdjsonSink(config.output, append=skipped > 0)
     workers = choose_workers(config.workers, remaining, small=source.small)
+    # With an output file the extra sink (the store) gets this run's records from it once the
+    # workers have exited, not as they come: DuckDB writing beside the workers made a
+    # 1,000,000-domain run's peak 284 MiB PSS, one after the other ~180 (bench/README.md, issue
+    # 17 item 4), for ~10% more wall time. Only an output that cannot be read back (stdout,
+    # /dev/null, a pipe) feeds it live.
+    readable = config.output if config.output and os.path.isfile(config.output) else None
+    live = None if readable else extra
     try:
         if extra is not None:
             # after skip_done (which cut a torn last line off): the kept records are whole
             extra.start(skipped, config.output)
-        result = run_job(items, job, records, config, Output(sink, progress, extra), workers)
+        result = run_job(items, job, records, config, Output(sink, progress, live), workers)
     finally:
         sink.close()
         progress.close()
     outcome = result.outcome
     # a run stopped by a signal keeps what it recorded too: a resumed run carries it on
     recorded = finish_recording(config)
+    notes: list[str] = []
     if extra is not None:
+        # a run stopped by a signal stops now rather than after filling the store: --resume
+        # fills in what the store lacks from the file
+        if readable and outcome.stopped_by is None:
+            notes.append(_fill(extra, readable, skipped, sink.written, progress))
         extra.end(outcome.stopped_by)
     outcome.skipped = skipped
     if report is not None:
@@ -119,7 +136,7 @@ def _run(
     stopped = None
     if source.resume is not None and outcome.stopped_by is not None:
         stopped = signal.Signals(outcome.stopped_by).name
-    notes = input_notes(config, result.counters.by_rcode.get(Rcode.NOTRECORDED.value, 0))
+    notes[:0] = input_notes(config, result.counters.by_rcode.get(Rcode.NOTRECORDED.value, 0))
     progress.summary(
         result.counters,
         result.backend,
@@ -129,3 +146,14 @@ def _run(
         notes=[*notes, recorded] if recorded else notes,
     )
     return outcome
+
+
+def _fill(extra: RecordSink, path: str, start: int, count: int, progress: RunProgress) -> str:
+    """Records ``start`` to ``start + count`` of the output file into ``extra``; the summary's
+    line about it."""
+    progress.say(f"storing {count:,} records ...")
+    began = time.monotonic()
+    with open(path, "rb") as f:
+        for line in islice(f, start, start + count):
+            extra.write(orjson.loads(line), line)
+    return f"store: {count:,} records from {path} in {time.monotonic() - began:.1f}s"

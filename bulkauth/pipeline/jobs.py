@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.connection
+import gc
 import os
 import queue
 import signal
@@ -288,6 +289,11 @@ def run_sharded(
     if job.warm is not None:
         job.warm()
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    # what the parent holds now is the workers' too, shared until written: frozen, the
+    # workers' collector does not walk (and so copy) it. A worker of a run with --store and
+    # --record-dns held 51-52 MiB PSS against 57 without (bench/README.md, issue 17 item 4)
+    gc.collect()
+    gc.freeze()
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []
     procs = []

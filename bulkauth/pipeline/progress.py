@@ -113,6 +113,11 @@ class RunProgress:
         if self._bar is not None:
             self._bar.stop()
 
+    def say(self, text: str) -> None:
+        """A line on stderr about a stage after the bar (only where the bar is shown)."""
+        if self._console is not None:
+            self._console.print(text, highlight=False)
+
     def summary(
         self,
         counters: Counters,

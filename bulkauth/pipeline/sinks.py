@@ -81,12 +81,14 @@ class NdjsonSink:
 class RecordSink(Protocol):
     """A second home for a run's records besides the NDJSON (the results store), plugged in
     from above: the pipeline defines the calls, the layer that owns the sink (bulkauth.store)
-    implements them, and the CLI passes one in. It is fed in the parent process, in output
-    order, the same record the NDJSON line was encoded from, so nothing is computed twice.
+    implements them, and the CLI passes one in. It is filled in the parent process, in output
+    order: from the output file when the run writes one (after the run, see run_command), else
+    with each record as its NDJSON line goes to stdout, so nothing is computed twice.
     """
 
     def start(self, kept: int, output: str | None) -> None:
-        """Before the first record: ``kept`` records of ``output`` were kept by --resume."""
+        """Before any ``write``: the first ``kept`` records of ``output`` are written (kept by
+        --resume, or by this run); the sink takes those it lacks from the file."""
 
     def write(self, record: dict[str, Any], line: bytes) -> None:
         """One record and its NDJSON line (newline included), in output order."""

@@ -1,4 +1,8 @@
-"""`--store PATH` on a run: the records go to the store as well as to the NDJSON, same pass.
+"""`--store PATH` on a run: the records go to the store as well as to the NDJSON.
+
+The pipeline fills the sink from the run's output file once the run's work is done (as
+`bulkauth load` would, into this run's row), or as the records come when they go to stdout
+(bulkauth.pipeline.command says why).
 
 The pipeline defines what a second sink is told (bulkauth.pipeline.sinks.RecordSink: start,
 write, end, close); this implements it without importing the pipeline (the store sits above
@@ -9,8 +13,8 @@ foreign or unwritable store is refused before the run sends any DNS query.
 same command into the same output file (its absolute path is kept in the run's options). The
 NDJSON is the primary output, so it decides where the run stands: store rows past the records
 the NDJSON kept are deleted (a batch can commit before the file's buffer reaches the disk), and
-records the NDJSON kept but the store lacks (killed between two batches) are written from the
-file first. Either way the store then holds exactly the file's records, with no gap.
+records the NDJSON kept but the store lacks (killed before or while the store was filled) are
+written from the file first. Either way the store then holds exactly the file's records, with no gap.
 """
 
 from __future__ import annotations

@@ -99,6 +99,52 @@ def test_domains_store_equals_load_of_its_ndjson(tmp_path: Path, workers: str) -
     assert sum(orjson.loads(r["counts"]).values()) == n
 
 
+def test_a_run_to_stdout_feeds_the_store_as_it_goes_and_equals_a_run_to_a_file(
+    tmp_path: Path,
+) -> None:
+    """Two ways into the store: with -o FILE the run's records are read back from the file
+    once the workers have exited (memory: issue 17); to stdout, which cannot be read back,
+    each is stored as it is written. The rows must not depend on which."""
+    to_file, to_stdout, out = tmp_path / "f.duckdb", tmp_path / "s.duckdb", tmp_path / "d.ndjson"
+    base = ["domains", "data/domains.txt", "--zones", "data/zones", "--workers", "2"]
+    filed = run(*base, "--progress", "-o", str(out), "--store", str(to_file))
+    assert b"storing 52 records" in filed.stderr and b"store: 52 records from" in filed.stderr
+    streamed = run(*base, "--no-progress", "--store", str(to_stdout))
+    assert streamed.stdout == out.read_bytes() and b"store: " not in streamed.stderr
+    for t in ROW_TABLES:
+        assert rows(to_stdout, t.name) == rows(to_file, t.name), t.name
+    assert [r["records"] for r in runs(to_stdout) + runs(to_file)] == [52, 52]
+
+
+def test_a_run_stopped_by_sigterm_stops_without_filling_and_resume_fills_the_store(
+    tmp_path: Path,
+) -> None:
+    """A stopped run ends at once, its records in the NDJSON only (filling the store would
+    delay the stop by the time the store takes); --resume stores them with the rest."""
+    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
+    store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
+    base += ["-o", str(out), "--store", str(store), "--resume"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulkauth", *base], env=env, stderr=subprocess.DEVNULL
+    )
+    counter = LineCounter(out)
+    t0 = time.monotonic()
+    while counter.poll() < 500:
+        assert proc.poll() is None and time.monotonic() - t0 < 120
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    kept = len(out.read_bytes().splitlines())
+    (r,) = runs(store)
+    assert 500 <= kept < N_KILL and not r["finished"] and r["records"] == 0
+    run(*base)
+    (r,) = runs(store)
+    assert r["finished"] and r["resumed"] and r["records"] == N_KILL
+    assert_same_as_load(store, out, tmp_path)
+
+
 def test_spf_input_store_equals_load_of_its_ndjson(tmp_path: Path) -> None:
     checks = tmp_path / "checks.txt"
     checks.write_text(SPF_CHECKS)
