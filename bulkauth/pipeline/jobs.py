@@ -10,9 +10,9 @@ is exactly what one process would write, in input order. Limits are split betwee
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import multiprocessing.connection
-import gc
 import os
 import queue
 import signal
