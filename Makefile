@@ -95,7 +95,7 @@ typecheck: install
 check: lint typecheck test
 
 bench: install
-	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.run --quick --memory-lines 1000000
 	$(BIN)/python -m bench.messages --messages 20000 --rounds 2 --big-mb 100
 	$(BIN)/python -m bench.messages --key-history --messages 5000 --rounds 3
 	$(BIN)/python -m bench.storeload --records 1000000

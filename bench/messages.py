@@ -582,6 +582,14 @@ def _main_stage(
             f"{m['mailbox_mb']} MB mailbox, {m['messages']:,} messages: {m['msg_per_s']:,.0f} msg/s, "
             f"{m['ratio']:.2f}x dkimpy; peak RSS {m['peak_rss_mb']} MB"
         )
+    nsd_run = results["bulkauth"].get("bulkauth, DNS through NSD")
+    if nsd_run:
+        # issue 17 item 2d: every check on, keys from DNS through NSD, against the dkimpy loop
+        # that gets its keys from memory
+        met = "met" if nsd_run["ratio"] >= 4 else "NOT met"
+        print(
+            f"\nissue 17 target 2d, messages through NSD >= 4x dkimpy: {nsd_run['ratio']:.2f}x  {met}"
+        )
     dest = HERE / "results" / f"{dt.date.today().isoformat()}-messages.json"
     dest.parent.mkdir(exist_ok=True)
     dest.write_text(json.dumps(results, indent=2) + "\n")

@@ -1007,7 +1007,51 @@ def table(res: dict[str, Any]) -> str:
     w = max((len(r[0]) for r in rows), default=0)
     v = max((len(r[1]) for r in rows), default=0)
     lines = [f"{a:<{w}}  {b:>{v}}  {c}".rstrip() for a, b, c in rows]
-    return "\n".join([*lines, "", *notes])
+    return "\n".join([*lines, "", *notes, *targets(res)])
+
+
+def targets(res: dict[str, Any]) -> list[str]:
+    """Issue 17's targets against this run's figures (item 2d, messages, is bench.messages')."""
+    out: list[tuple[str, str, str, bool]] = []
+    lat = res.get("latency") or {}
+    for key, label in (("rtt20", "1 latency 20+-5 ms"), ("rtt20-drop1", "1 latency, 1% dropped")):
+        r = lat.get(key) or {}
+        if r.get("full_vs_checkdmarc"):
+            got = f"full {r['full_vs_checkdmarc']}x, scope {r.get('scope_vs_checkdmarc')}x"
+            out.append((label, ">= 100x checkdmarc", got, r["full_vs_checkdmarc"] >= 100))
+    ru = (res.get("clients") or {}).get("resolver-udp") or {}
+    if ru.get("vs_raw_udp_median"):
+        got = f"{ru['vs_raw_udp_median']:.2f}x raw udp"
+        out.append(("2a resolver over UDP", ">= 0.9x raw udp", got, ru["vs_raw_udp_median"] >= 0.9))
+    dom = res.get("domains") or {}
+    cd = (dom.get("checkdmarc") or {}).get("domains_per_s")
+    full = (dom.get("bulkauth_udp") or {}).get("domains_per_s")
+    scope = (dom.get("bulkauth_udp_checkdmarc_scope") or {}).get("domains_per_s")
+    if cd and full and scope:
+        fx, sx = full / cd, scope / cd
+        got = f"full {fx:.1f}x, scope {sx:.1f}x"
+        out.append(("2b zero latency", "full >= 25x, scope >= 100x", got, fx >= 25 and sx >= 100))
+    sp = res.get("spf") or {}
+    if sp.get("ratio_median"):
+        med = sp["ratio_median"]
+        out.append(("2c spf --input, log-like", ">= 30x pyspf", f"{med}x", med >= 30))
+    zn = res.get("zones") or {}
+    speeds = {k: zn[k]["speedup"] for k in ("synthetic", "split") if "speedup" in zn.get(k, {})}
+    if speeds:
+        got = ", ".join(f"{k} {x}x" for k, x in speeds.items())
+        out.append(("3 --zones load", ">= 5x dnspython", got, min(speeds.values()) >= 5))
+    mem = res.get("memory") or {}
+    if mem.get("with_store_and_snapshot") and mem.get("peak_pss_mib"):
+        mib = mem["peak_pss_mib"]
+        whole = mem.get("completed") and mem.get("lines_done") == mem.get("lines")
+        got = f"{mib} MiB ({mib * 1.048576:.0f} MB) over {mem['lines_done']:,} lines"
+        out.append(("4 memory, store + snapshot", "< 200 MB PSS, 1,000,000 lines", got, bool(whole) and mem["lines"] >= 1_000_000 and mib * 1.048576 < 200))  # fmt: skip
+    if not out:
+        return []
+    w = [max(len(r[i]) for r in out) for i in range(3)]
+    lines = ["", "issue 17 targets (2d: bench.messages):"]
+    lines += [f"  {a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {'met' if ok else 'NOT met'}" for a, b, c, ok in out]  # fmt: skip
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
