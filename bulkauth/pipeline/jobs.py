@@ -290,8 +290,8 @@ def run_sharded(
         job.warm()
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     # what the parent holds now is the workers' too, shared until written: frozen, the
-    # workers' collector does not walk (and so copy) it. A worker of a run with --store and
-    # --record-dns held 51-52 MiB PSS against 57 without (bench/README.md, issue 17 item 4)
+    # workers' collector does not walk (and so copy) it. A run with --store and --record-dns:
+    # parent and workers 67 + 52 + 57 MiB PSS, against 74 + 60 + 62 without (issue 17 item 4)
     gc.collect()
     gc.freeze()
     part = share(config, workers)
