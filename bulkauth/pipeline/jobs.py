@@ -10,7 +10,6 @@ is exactly what one process would write, in input order. Limits are split betwee
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -289,11 +288,6 @@ def run_sharded(
     if job.warm is not None:
         job.warm()
     ctx: Any = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    # what the parent holds now is the workers' too, shared until written: frozen, the
-    # workers' collector does not walk (and so copy) it. A run with --store and --record-dns:
-    # parent and workers 67 + 52 + 57 MiB PSS, against 74 + 60 + 62 without (issue 17 item 4)
-    gc.collect()
-    gc.freeze()
     part = share(config, workers)
     conns: list[multiprocessing.connection.Connection] = []
     procs = []
