@@ -120,6 +120,7 @@ class Resolver:
         """The misses of a round, each asked as resolve() would, without a coroutine each
         (bulkauth.dns.rounds): all but those already in flight or cached behind a CNAME."""
         round_ = Round(self, answers)
+        asks: list[tuple[int, Query]] = []
         others: list[tuple[int, Coroutine[Any, Any, Answer]]] = []
         flights = self._flights
         cache = self.cache
@@ -132,12 +133,13 @@ class Resolver:
                 continue
             if name != q.name:
                 q = Query(name, q.rtype)
-            if q in flights or cache.get(q) is not None:
+            if q in flights or q in cache:
                 # a join, or a cached CNAME to chase: the coroutine path (rare)
                 others.append((i, self.resolve(q)))
                 continue
             flights[q] = None
-            round_.ask(i, q)
+            asks.append((i, q))
+        round_.ask(asks)
         if not others:
             await round_.wait()
             return
@@ -222,15 +224,6 @@ class Resolver:
         fut = self._flights.pop(q)
         if fut is not None:
             fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
-
-    def _count(self, answer: Answer) -> None:
-        """A question's last try, in the counters."""
-        rcode = answer.rcode
-        counters = self.counters
-        key = rcode._value_  # not .value: an enum property costs a descriptor call per query
-        counters.by_rcode[key] = counters.by_rcode.get(key, 0) + 1
-        if rcode is not Rcode.NOERROR and rcode is not Rcode.NXDOMAIN:
-            counters.failures += 1
 
     async def _ask(self, q: Query) -> Answer:
         """Ask the backend, trying again after failures; one frame for all tries, because a
