@@ -2,11 +2,11 @@
 
 A check asks its questions in rounds (``Resolver.resolve_many``): a domain audit's DKIM
 discovery asks 54-69 at once, and rounds of that size carry ~80% of its queries. Asked one
-coroutine each, a question paid for three coroutine frames resumed on its answer, a task, and
-a future (~9 us of ~29 us CPU a query over UDP, bench/README.md, issue 17 item 2a). Here each
-question is a small state machine that the transport's reader settles (``StartingBackend``):
-the slot it frees goes straight to the next waiting question, and only the round as a whole
-wakes its task.
+coroutine each, a question paid for a task, coroutine frames resumed on its answer and a future,
+and while it waited for an in-flight slot (most do, in a bulk run) a parked task. Here each
+question is a small state machine that the transport's reader settles (``StartingBackend``);
+the slot it frees goes to the next waiting question, sent with the others freed in that loop
+turn, and only the round as a whole wakes its task (bench/README.md, issue 17 item 2a).
 
 It does what ``Resolver._ask`` and ``Resolver._lookup`` do, step for step: the qps limit, an
 in-flight slot, the adaptive timeout of each try, retries with backoff within the run's
