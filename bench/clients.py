@@ -5,7 +5,12 @@ Clients (all on uvloop, ``--inflight`` queries outstanding, default 500):
 - ``raw-aiodns``: aiodns.DNSResolver.query_dns straight, the way most Python tools use it;
 - ``raw-udp``: bulkauth's UdpBackend.query straight;
 - ``resolver-aiodns`` / ``resolver-udp``: bulkauth's whole Resolver (cache on, single-flight,
-  limits, timeouts) over the AiodnsBackend / UdpBackend.
+  limits, timeouts) over the AiodnsBackend / UdpBackend, asked as ``bulkauth domains`` asks
+  it: ``Resolver.resolve_many`` on rounds, 250 rounds at a time (the domain pool's window at
+  ``--concurrency 500``, pipeline/jobs.py), the rounds' sizes drawn from those of a full audit
+  (ROUND_SIZES), the in-flight limit 500;
+- ``resolver-udp-each``: the same Resolver asked ``resolve()`` one question per task, 500
+  tasks: the figure before issue 17 item 2a, and what a caller outside a round pays.
 
 The workload is the synthetic query list (each name once, in a seeded random order). A run
 makes passes over it until ``--seconds`` are up, with a fresh client for each pass: c-ares
@@ -23,10 +28,30 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-CLIENTS = ("raw-aiodns", "raw-udp", "resolver-aiodns", "resolver-udp")
+CLIENTS = ("raw-aiodns", "raw-udp", "resolver-aiodns", "resolver-udp", "resolver-udp-each")
+
+#: (questions not in the cache, rounds) of a full audit: ``bulkauth domains`` over the quick
+#: world's 2,155 lines with --zones, resolve_many instrumented (2026-12-06). 80% of the
+#: questions come in rounds of 54-69 (DKIM discovery), 17% in rounds of 8 (the first round)
+ROUND_SIZES = (
+    (1, 88), (2, 297), (3, 45), (4, 133), (5, 54), (6, 11), (7, 4), (8, 2065), (9, 88),
+    (10, 8), (11, 7), (12, 7), (54, 341), (55, 124), (56, 222), (57, 95), (58, 362), (59, 130),
+    (60, 13), (61, 9), (62, 7), (64, 16), (65, 13), (66, 9), (67, 3), (68, 2), (69, 2),
+)  # fmt: skip
+#: rounds asked at once: the domain pool's window at --concurrency 500 (pipeline/jobs.py)
+ROUNDS_IN_FLIGHT = 250
+
+
+def round_sizes(seed: int = 7) -> Iterator[int]:
+    """Round sizes in a full audit's proportions, seeded."""
+    rng = random.Random(seed)
+    sizes, weights = zip(*ROUND_SIZES, strict=True)
+    while True:
+        yield from rng.choices(sizes, weights, k=1024)
 
 
 def load_queries(path: Path, seed: int = 7, limit: int = 0) -> list[tuple[str, str]]:
@@ -41,10 +66,14 @@ def load_queries(path: Path, seed: int = 7, limit: int = 0) -> list[tuple[str, s
 
 
 Ask = Callable[[str, str], Awaitable[str]]
+#: a round of (name, type) -> their rcodes
+AskRound = Callable[[list[tuple[str, str]]], Awaitable[list[str]]]
 
 
-async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitable[None]]]:
-    """A fresh client: (ask(name, type) -> rcode name, close)."""
+async def _make(
+    client: str, nameserver: str
+) -> tuple[Ask, AskRound | None, Callable[[], Awaitable[None]]]:
+    """A fresh client: (ask(name, type) -> rcode name, ask a round or None, close)."""
     from bulkauth.core.common.model import Query, RType
 
     if client == "raw-aiodns":
@@ -69,7 +98,7 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
         async def close_aiodns() -> None:
             await resolver.close()
 
-        return ask_aiodns, close_aiodns
+        return ask_aiodns, None, close_aiodns
 
     if client == "raw-udp":
         from bulkauth.dns.backends.udp import UdpBackend
@@ -79,7 +108,7 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
         async def ask_udp(name: str, rtype: str) -> str:
             return (await udp.query(Query(name, RType[rtype]))).rcode.value
 
-        return ask_udp, udp.aclose
+        return ask_udp, None, udp.aclose
 
     from bulkauth.dns.resolver import Resolver, ResolverConfig
 
@@ -88,7 +117,7 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
         from bulkauth.dns.backends.aiodns import AiodnsBackend
 
         backend = AiodnsBackend([nameserver])
-    elif client == "resolver-udp":
+    elif client in ("resolver-udp", "resolver-udp-each"):
         from bulkauth.dns.backends.udp import UdpBackend
 
         backend = UdpBackend([nameserver])
@@ -99,17 +128,22 @@ async def _make(client: str, nameserver: str) -> tuple[Ask, Callable[[], Awaitab
     async def ask_res(name: str, rtype: str) -> str:
         return (await res.resolve(Query(name, RType[rtype]))).rcode.value
 
-    return ask_res, res.aclose
+    async def ask_round(questions: list[tuple[str, str]]) -> list[str]:
+        answers = await res.resolve_many([Query(n, RType[t]) for n, t in questions])
+        return [a.rcode.value for a in answers]
+
+    return ask_res, None if client == "resolver-udp-each" else ask_round, res.aclose
 
 
 async def measure(
     client: str, queries: list[tuple[str, str]], nameserver: str, seconds: float, inflight: int
 ) -> dict[str, Any]:
     rcodes: Counter[str] = Counter()
+    sizes = round_sizes()
     done = 0
     passes = 0
     # imports (and dnspython's, which the wire parser loads for rare types) before the clock
-    ask, close = await _make(client, nameserver)
+    ask, _, close = await _make(client, nameserver)
     await ask("warm-up.invalid", "TXT")
     await ask("warm-up.invalid", "MX")
     await close()
@@ -119,7 +153,7 @@ async def measure(
     stop = False
     while not stop:
         passes += 1
-        ask, close = await _make(client, nameserver)
+        ask, ask_round, close = await _make(client, nameserver)
         it = iter(queries)
 
         async def worker(it: Iterator[tuple[str, str]] = it, ask: Ask = ask) -> None:
@@ -133,7 +167,25 @@ async def measure(
                     stop = True
                     return
 
-        await asyncio.gather(*(worker() for _ in range(inflight)))
+        async def rounds(
+            it: Iterator[tuple[str, str]] = it, ask_round: AskRound | None = ask_round
+        ) -> None:
+            nonlocal done, stop
+            assert ask_round is not None
+            while not stop:
+                batch = list(islice(it, next(sizes)))
+                if not batch:
+                    return
+                for rcode in await ask_round(batch):
+                    rcodes[rcode] += 1
+                done += len(batch)
+                if time.perf_counter() >= deadline:
+                    stop = True
+
+        if ask_round is None:
+            await asyncio.gather(*(worker() for _ in range(inflight)))
+        else:
+            await asyncio.gather(*(rounds() for _ in range(ROUNDS_IN_FLIGHT)))
         await close()
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started

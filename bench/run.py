@@ -8,8 +8,9 @@ and start NSD on 127.0.0.20:53 (bench/nsd.py), then measure, each peer in the sa
 
 1. the server ceiling: dnsperf on the realistic query mix;
 2. DNS clients, 500 in flight, each name once per client (bench/clients.py): raw aiodns,
-   raw UdpBackend, bulkauth's Resolver over each backend. Rounds alternate the clients and
-   the median counts, because this machine is shared and noisy;
+   raw UdpBackend, bulkauth's Resolver over each backend asked in rounds as the pipeline asks
+   it, and over UdpBackend one question per task. Rounds alternate the clients and the median
+   counts, because this machine is shared and noisy;
 3. answer equality: the AiodnsBackend and the UdpBackend must give the same Answers;
 4. when the CLI is there: ``bulkauth domains`` (udp and aiodns) against checkdmarc in
    domains/s, and every tool's verdicts against the generator's truth; ``bulkauth spf

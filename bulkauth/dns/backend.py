@@ -9,6 +9,7 @@ at the boundary, so checks only ever see values.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Protocol
 
 from bulkauth.core.common.model import Answer, Query
@@ -23,6 +24,25 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class Started(Protocol):
+    def cancel(self) -> None:
+        """Forget the question (its time ran out, or its asker went away): ``done`` is not
+        called for it any more."""
+        ...
+
+
+class StartingBackend(Backend, Protocol):
+    """A backend that can also be asked without a coroutine: ``start`` sends the question and
+    the transport calls ``done`` with its Answer (from its reader, so done must not block or
+    raise). What the Resolver uses for a round of questions: a coroutine and an await per
+    question cost a third of its CPU per query (bench/README.md, issue 17 item 2a)."""
+
+    def start(self, q: Query, done: Callable[[Answer], None]) -> Started | Answer:
+        """The question under way, or its Answer at once (never raises for DNS or network
+        failures, as ``query``); ``done`` is then not called."""
+        ...
 
 
 def parse_nameserver(spec: str, default_port: int = 53) -> tuple[str, int]:

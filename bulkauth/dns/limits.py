@@ -7,9 +7,24 @@ import asyncio
 import math
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
+
+
+class SlotWaiter(Protocol):
+    """What waits for an in-flight slot: a future, or a round's question (dns/rounds.py),
+    which sends from the callback that frees the slot instead of waking a coroutine."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: None, /) -> None: ...
+
+
+class Cancellable(Protocol):
+    """What a deadline cancels: a task, or a round's question."""
+
+    def cancel(self) -> Any: ...
 
 
 class RateLimiter:
@@ -26,11 +41,17 @@ class RateLimiter:
     async def acquire(self) -> None:
         if not self.interval:
             return
+        wait = self.reserve()
+        if wait > 0:
+            await anyio.sleep(wait)
+
+    def reserve(self) -> float:
+        """Take the next start slot: the seconds to wait for it (0: now). For a caller that
+        waits with a timer rather than a coroutine (a round's question)."""
         now = time.monotonic()
         slot = max(now, self._next)
         self._next = slot + self.interval
-        if slot > now:
-            await anyio.sleep(slot - now)
+        return slot - now
 
 
 class InFlight:
@@ -44,7 +65,7 @@ class InFlight:
 
     def __init__(self, limit: int) -> None:
         self._free = max(1, limit)
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[SlotWaiter] = deque()
 
     def take(self) -> bool:
         """Take a slot if one is free, without waiting (the common case: no await at all)."""
@@ -53,9 +74,14 @@ class InFlight:
             return True
         return False
 
+    def queue(self, waiter: SlotWaiter) -> None:
+        """Hand the next free slot to ``waiter`` (``set_result(None)``), after ``take()`` found
+        none; a waiter that is ``done()`` by then is skipped."""
+        self._waiters.append(waiter)
+
     async def wait(self) -> None:
         """Wait for a slot, after ``take()`` found none."""
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
             await fut
@@ -77,7 +103,7 @@ class InFlight:
 class Deadline:
     __slots__ = ("state", "task", "when")
 
-    def __init__(self, when: float, task: asyncio.Task[Any] | None) -> None:
+    def __init__(self, when: float, task: Cancellable | None) -> None:
         self.when = when
         self.task = task
         self.state = ARMED
@@ -103,11 +129,21 @@ class Deadlines:
         self.seconds = seconds
         self._fifos: dict[float, _Fifo] = {}
 
-    def arm(self, task: asyncio.Task[Any], seconds: float) -> Deadline:
+    def arm(
+        self,
+        task: Cancellable,
+        seconds: float,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Deadline:
+        """Cancel ``task`` in ``seconds`` unless disarmed first; ``loop`` is the task's loop
+        (given for a target that is not a task)."""
         fifo = self._fifos.get(seconds)
         if fifo is None:
             fifo = self._fifos[seconds] = _Fifo(seconds)
-        return fifo.arm(task)
+        if loop is None:
+            assert isinstance(task, asyncio.Task)
+            loop = task.get_loop()
+        return fifo.arm(task, loop)
 
     @staticmethod
     def disarm(entry: Deadline) -> bool:
@@ -130,8 +166,7 @@ class _Fifo:
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
 
-    def arm(self, task: asyncio.Task[Any]) -> Deadline:
-        loop = task.get_loop()
+    def arm(self, task: Cancellable, loop: asyncio.AbstractEventLoop) -> Deadline:
         entry = Deadline(loop.time() + self.seconds, task)
         self._queue.append(entry)
         if self._timer is None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
@@ -23,11 +23,9 @@ from bulkauth.core.common.names import NameError_, normalize_query_name
 from bulkauth.core.common.step import Step
 from bulkauth.dns.backend import Backend
 from bulkauth.dns.limits import Deadlines, InFlight, RateLimiter, RttEstimator
+from bulkauth.dns.rounds import RETRYABLE, Grants, Round
 
 T = TypeVar("T")
-
-#: failures worth asking again; NXDOMAIN/NOERROR are answers, FORMERR/BADNAME will not change
-RETRYABLE = frozenset({Rcode.TIMEOUT, Rcode.SERVFAIL, Rcode.REFUSED, Rcode.ERROR})
 #: the longest an answer is kept, records and negative (RFC 2308 5: one to three hours): what a
 #: hostile zone can pin in memory
 MAX_TTL = 86_400
@@ -82,6 +80,9 @@ class Resolver:
         )
         self._flights: dict[Query, asyncio.Future[Answer] | None] = {}
         self._retries_left = self.config.retry_budget
+        #: the backend can be asked without a coroutine a question (StartingBackend)
+        self._rounds = callable(getattr(backend, "start", None))
+        self._grants = Grants()
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -105,11 +106,46 @@ class Resolver:
         self.counters.cache_hits += len(queries) - len(misses)
         if len(misses) == 1:
             answers[misses[0]] = await self.resolve(queries[misses[0]])
+        elif misses and self._rounds:
+            await self._ask_round(queries, misses, answers)
         elif misses:
             fetched = await asyncio.gather(*(self.resolve(queries[i]) for i in misses))
             for i, a in zip(misses, fetched, strict=True):
                 answers[i] = a
         return tuple(a for a in answers if a is not None)
+
+    async def _ask_round(
+        self, queries: Sequence[Query], misses: list[int], answers: list[Answer | None]
+    ) -> None:
+        """The misses of a round, each asked as resolve() would, without a coroutine each
+        (bulkauth.dns.rounds): all but those already in flight or cached behind a CNAME."""
+        round_ = Round(self, answers)
+        asks: list[tuple[int, Query]] = []
+        others: list[tuple[int, Coroutine[Any, Any, Answer]]] = []
+        flights = self._flights
+        cache = self.cache
+        for i in misses:
+            q = queries[i]
+            try:
+                name = normalize_query_name(q.name)
+            except NameError_ as exc:
+                answers[i] = Answer(Rcode.BADNAME, detail=str(exc))
+                continue
+            if name != q.name:
+                q = Query(name, q.rtype)
+            if q in flights or q in cache:
+                # a join, or a cached CNAME to chase: the coroutine path (rare)
+                others.append((i, self.resolve(q)))
+                continue
+            flights[q] = None
+            asks.append((i, q))
+        round_.ask(asks)
+        if not others:
+            await round_.wait()
+            return
+        fetched = await asyncio.gather(round_.wait(), *(c for _, c in others))
+        for (i, _), a in zip(others, fetched[1:], strict=True):
+            answers[i] = a
 
     def all_cached(self, queries: Sequence[Query]) -> tuple[Answer, ...] | None:
         """Every answer from the cache, or None if one must be fetched: most rounds of a bulk
@@ -164,23 +200,30 @@ class Resolver:
         flights[q] = None
         try:
             answer = await self._ask(q)
-            if len(answer.records) > 1:
-                # RRsets are unordered and servers rotate them: one canonical order makes every
-                # record we write reproducible, whichever server or backend answered
-                ordered = canonical_order(answer.records)
-                if ordered != answer.records:  # replace() costs ~4 us: only when needed
-                    answer = replace(answer, records=ordered)
-            self.cache.put(q, answer, cache_ttl(answer))
         except BaseException as exc:
-            # the asker was cancelled: joiners must not hang, they see a clean failure
-            fut = flights.pop(q)
-            if fut is not None:
-                fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
+            self._abandon(q, exc)
             raise
-        fut = flights.pop(q)
+        return self._settle(q, answer)
+
+    def _settle(self, q: Query, answer: Answer) -> Answer:
+        """A question's final answer: in canonical order, cached, given to those who joined."""
+        if len(answer.records) > 1:
+            # RRsets are unordered and servers rotate them: one canonical order makes every
+            # record we write reproducible, whichever server or backend answered
+            ordered = canonical_order(answer.records)
+            if ordered != answer.records:  # replace() costs ~4 us: only when needed
+                answer = replace(answer, records=ordered)
+        self.cache.put(q, answer, cache_ttl(answer))
+        fut = self._flights.pop(q)
         if fut is not None:
             fut.set_result(answer)
         return answer
+
+    def _abandon(self, q: Query, exc: BaseException) -> None:
+        """The asker of ``q`` was cancelled: joiners must not hang, they see a clean failure."""
+        fut = self._flights.pop(q)
+        if fut is not None:
+            fut.set_result(Answer(Rcode.ERROR, detail=f"query abandoned: {exc!r}"))
 
     async def _ask(self, q: Query) -> Answer:
         """Ask the backend, trying again after failures; one frame for all tries, because a

@@ -513,7 +513,7 @@ async def test_a_reply_to_a_query_that_just_timed_out_is_dropped(raw: MakeRaw) -
         wire, key = build_query(q, 0x1234, EDNS_PAYLOAD)
         fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         fut.cancel()
-        sock.pending[0x1234] = (key, q, fut, True)  # type: ignore[assignment]
+        sock.pending[0x1234] = (key, q, fut, True)
         sock._datagram(good_reply(bytes(wire)))
         assert b.stats.unmatched == 1
     finally:

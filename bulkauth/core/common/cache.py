@@ -33,6 +33,10 @@ class TtlCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: K) -> bool:
+        """Whether ``key`` has an entry, live or expired (``get`` tells): a cheap test."""
+        return key in self._entries
+
     def get(self, key: K) -> V | None:
         """The value while it lives (and it becomes the most recently used), else None."""
         hit = self._entries.get(key)

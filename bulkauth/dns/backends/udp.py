@@ -31,9 +31,10 @@ import os
 import socket
 import struct
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bulkauth.core.common.model import Answer, Query, Rcode
 from bulkauth.dns.backend import parse_nameserver
@@ -51,9 +52,19 @@ _TRUNCATED = 1  # TC=1: ask again over TCP
 _NO_EDNS = 2  # FORMERR without OPT: the server does not speak EDNS
 _CLOSED = 3  # the TCP connection closed before the reply: ask again on a fresh one
 _Outcome = Answer | int
-#: an outstanding query: the lower-cased question a reply must echo, the Query, its future,
-#: whether it was sent with EDNS. A tuple, not a class: this is built once per query.
-_Pending = tuple[bytes, Query, "asyncio.Future[_Outcome]", bool]
+
+
+class _Settle(Protocol):
+    """What a reply settles: a future (``query``), or a ``_Call`` (``start``)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: _Outcome, /) -> None: ...
+
+
+#: an outstanding query: the lower-cased question a reply must echo, the Query, what the reply
+#: settles, whether it was sent with EDNS. A tuple, not a class: this is built once per query.
+_Pending = tuple[bytes, Query, _Settle, bool]
 
 
 def system_nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
@@ -144,13 +155,13 @@ class _UdpSocket:
         self.loop = loop
         self.pending: dict[int, _Pending] = {}
         #: datagrams waiting for the end of this loop turn (see send)
-        self.outbox: list[tuple[int, bytearray, asyncio.Future[_Outcome]]] = []
+        self.outbox: list[tuple[int, bytearray, _Settle]] = []
         self.writing = False
         self.uses = 0
         self.closed = False
         loop.add_reader(self.fd, self._readable)
 
-    def send(self, qid: int, wire: bytearray, fut: asyncio.Future[_Outcome]) -> None:
+    def send(self, qid: int, wire: bytearray, fut: _Settle) -> None:
         """Queue a datagram; every datagram queued in one loop turn goes out in one burst.
 
         Why: on loopback (and in VMs) a send that finds the server asleep pays for waking it,
@@ -391,7 +402,7 @@ class _Server(Health):
                 try:
                     self.udp = [s for s in self.udp if not s.closed]
                     while len(self.udp) < self.want_sockets:
-                        self.udp.append(await self._open_one())
+                        self.udp.append(self._open_one())
                 finally:
                     self.opening.set_result(None)
                     self.opening = None
@@ -399,7 +410,17 @@ class _Server(Health):
             if sock is not None:
                 return sock
 
-    async def _open_one(self) -> _UdpSocket:
+    def open_udp_now(self) -> _UdpSocket:
+        """``open_udp`` for a caller without a coroutine (``UdpBackend.start``): opening a UDP
+        socket never waits."""
+        self.udp = [s for s in self.udp if not s.closed]
+        while len(self.udp) < self.want_sockets:
+            self.udp.append(self._open_one())
+        sock = self.udp_socket()
+        assert sock is not None
+        return sock
+
+    def _open_one(self) -> _UdpSocket:
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
@@ -449,6 +470,72 @@ class _Server(Health):
         for c in self.tcp:
             c.close()
         self.udp, self.retired, self.tcp = [], [], []
+
+
+class _Call:
+    """A question sent by ``UdpBackend.start``: settled by the reader like a query's future,
+    but calls ``done`` instead of waking a coroutine. What is rare goes through the coroutine
+    path as a task: a truncated reply (TCP), a server without EDNS."""
+
+    __slots__ = ("backend", "done_cb", "q", "qid", "server", "settled", "sock", "task")
+
+    def __init__(
+        self, backend: UdpBackend, server: _Server, q: Query, done: Callable[[Answer], None]
+    ) -> None:
+        self.backend = backend
+        self.server = server
+        self.q = q
+        self.done_cb = done
+        self.sock: _UdpSocket | None = None
+        self.qid = 0
+        self.settled = False
+        self.task: asyncio.Task[None] | None = None
+
+    def done(self) -> bool:
+        return self.settled
+
+    def set_result(self, outcome: _Outcome, /) -> None:
+        """From the reader (or a socket failing): the reply's outcome."""
+        self.settled = True
+        server = self.server
+        if server.retired:
+            server.reap()
+        if isinstance(outcome, Answer):
+            self.done_cb(outcome)
+        else:
+            self.task = asyncio.get_running_loop().create_task(self._slow(outcome))
+
+    async def _slow(self, outcome: _Outcome) -> None:
+        server = self.server
+        q = self.q
+        try:
+            wire, key = build_query(q, 0, self.backend.edns_payload)
+            answer = await self.backend._slow(server, q, outcome, wire, key)
+        except asyncio.CancelledError:
+            return
+        except OSError as exc:  # as query_from
+            server.note_failure()
+            answer = Answer(Rcode.ERROR, detail=f"{server.label}: {exc.__class__.__name__}: {exc}")
+        self.done_cb(answer)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            return
+        if self.settled:
+            return
+        self.settled = True
+        # as a cancelled query(): a missed reply counts against the server
+        server = self.server
+        server.note_failure()
+        sock = self.sock
+        if sock is not None:
+            pending = sock.pending
+            p = pending.get(self.qid)
+            if p is not None and p[2] is self:
+                del pending[self.qid]
+        if server.retired:
+            server.reap()
 
 
 class UdpBackend:
@@ -523,6 +610,35 @@ class UdpBackend:
             server.note_failure()
             detail = f"{server.label}: {exc.__class__.__name__}: {exc}"
             return Answer(Rcode.ERROR, detail=detail), server.label
+
+    def start(self, q: Query, done: Callable[[Answer], None]) -> _Call | Answer:
+        """``query`` without a coroutine: the reader calls ``done`` with the Answer (see
+        bulkauth.dns.backend.StartingBackend)."""
+        if self._closed:
+            return Answer(Rcode.ERROR, detail="backend closed")
+        edns = self.edns_payload
+        try:
+            wire, key = build_query(q, 0, edns)
+        except WireError as exc:
+            return Answer(Rcode.BADNAME, detail=str(exc))
+        server = self._servers[0] if self._single else self._rotation.pick()
+        try:
+            sock = server.udp_socket() or server.open_udp_now()
+        except OSError as exc:  # as query_from
+            server.note_failure()
+            return Answer(Rcode.ERROR, detail=f"{server.label}: {exc.__class__.__name__}: {exc}")
+        pending = sock.pending
+        if len(pending) >= _MAX_PENDING:  # as _udp
+            return Answer(Rcode.ERROR, detail=f"{server.label}: {len(pending)} queries in flight")
+        qid = self._ids.take(pending)
+        wire[0] = qid >> 8
+        wire[1] = qid & 0xFF
+        call = _Call(self, server, q, done)
+        call.sock = sock
+        call.qid = qid
+        pending[qid] = (key, q, call, edns > 0)
+        sock.send(qid, wire, call)
+        return call
 
     async def _udp(
         self, server: _Server, q: Query, wire: bytearray, key: bytes, edns: bool
