@@ -1049,7 +1049,7 @@ def targets(res: dict[str, Any]) -> list[str]:
         out.append(("4 memory, store + snapshot", "< 200 MB PSS, 1,000,000 lines", got, bool(whole) and mem["lines"] >= 1_000_000 and mib * 1.048576 < 200))  # fmt: skip
     if not out:
         return []
-    w = [max(len(r[i]) for r in out) for i in range(3)]
+    w = [max(len(r[0]) for r in out), max(len(r[1]) for r in out), max(len(r[2]) for r in out)]
     lines = ["", "issue 17 targets (2d: bench.messages):"]
     lines += [f"  {a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {'met' if ok else 'NOT met'}" for a, b, c, ok in out]  # fmt: skip
     return lines
