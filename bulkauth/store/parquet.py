@@ -18,7 +18,7 @@ from typing import Any
 from bulkauth.store import tables
 from bulkauth.store.export import export_run_table
 from bulkauth.store.sink import StoreSink
-from bulkauth.store.writer import StoreError, connect
+from bulkauth.store.writer import MEMORY_LIMIT, StoreError, connect
 
 SUFFIX = ".parquet"
 
@@ -75,7 +75,11 @@ class ParquetSink:
         if stopped_by is not None:
             return
         table = tables.ITEM_TABLES[self.store.info.command]
-        self.rows = export_run_table(self.store.writer.con, table, run_id, self.target)
+        con = self.store.writer.con
+        # the run's sink keeps DuckDB small beside the workers (LIVE_MEMORY_LIMIT); they are gone
+        # now, and 20,000 full-audit records did not fit in it: `export`'s limit
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        self.rows = export_run_table(con, table, run_id, self.target)
         spool = Path(spool_of(str(self.target)))
         spool.unlink(missing_ok=True)
 

@@ -165,3 +165,37 @@ def test_chunked_export_gives_every_row_once_with_its_own_lists(
 
         assert sorted(a, key=key) == sorted(b, key=key), table
     assert len(list((chunked / "domains").rglob("*.parquet"))) > 5
+
+
+def test_a_runs_parquet_file_written_in_chunks_has_every_row_once(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """-o FILE.parquet writes its run CHUNK records at a time, then joins the parts into one
+    file (a 1,000,000-domain run's lists at once ran out of memory): the same rows as one
+    chunk, and nothing left beside the file."""
+    import pyarrow.parquet as pq
+
+    import bulkauth.store.export as export_module
+    from bulkauth.store.writer import reading
+
+    def written(name: str) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = []
+        with reading(store) as con:
+            for command, table in tables.ITEM_TABLES.items():
+                row = con.execute(
+                    "SELECT run_id FROM runs WHERE command = ? ORDER BY records DESC LIMIT 1",
+                    [command],
+                ).fetchone()
+                assert row is not None
+                path = tmp_path / f"{name}-{table.name}.parquet"
+                n = export_module.export_run_table(con, table, str(row[0]), path)
+                got = pq.read_table(path).to_pylist()
+                assert n == len(got) > 0
+                rows += sorted(got, key=lambda r: int(r["seq"]))  # type: ignore[call-overload]
+        return rows
+
+    whole = written("whole")
+    monkeypatch.setattr(export_module, "CHUNK", 7)
+    chunked = written("chunked")
+    assert chunked == whole and len(whole) > 7
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".parquet"] * 6
