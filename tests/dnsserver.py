@@ -44,6 +44,7 @@ import dns.message
 import dns.name
 import dns.node
 import dns.opcode
+import dns.query
 import dns.rcode
 import dns.rdataclass
 import dns.rdataset
@@ -273,6 +274,18 @@ class DnsServer:
                 and (rtype is None or s.rtype == rtype.upper())
                 and (transport is None or s.transport == transport)
             )
+
+    def settle(self, tries: int = 20) -> None:
+        """Return once every datagram sent to the server so far is in its log. It logs each as
+        its handler starts, in arrival order, so a query answered now was preceded by the rest:
+        without this, a client whose run has ended can read a count the server (a thread of
+        the test's own process) has not caught up with, when the machine stalls."""
+        for _ in range(tries):  # a fault programmed for every name may drop or mangle it
+            with contextlib.suppress(dns.exception.DNSException, OSError):
+                query = dns.message.make_query("settle.invalid.", "A")
+                dns.query.udp(query, self.host, port=self.port, timeout=1.0)
+                return
+        raise TimeoutError(f"the test server on {self.nameserver} does not answer")
 
     @property
     def counts(self) -> Counter[tuple[str, str, Transport]]:

@@ -240,6 +240,7 @@ def test_fault_matrix(
     seen = check_against_clean(result.records, clean, rcodes)
     check_targets(result.records, rcodes)
     # retries are bounded: each asking of a failing question went over UDP 1 + RETRIES times
+    server.settle()
     for name, rtype in TARGETS:
         udp = server.count(name, rtype, "udp")
         assert udp % (1 + RETRIES) == 0 and udp <= ASKERS.get((name, rtype), 1) * (1 + RETRIES), (
