@@ -99,6 +99,14 @@ def test_domains_store_equals_load_of_its_ndjson(tmp_path: Path, workers: str) -
     assert sum(orjson.loads(r["counts"]).values()) == n
 
 
+def resumable_run(tmp_path: Path, workers: str = "2") -> tuple[list[str], Path, Path]:
+    """A domains run of N_KILL lines into a store, with --resume: (arguments, store, output)."""
+    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
+    store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
+    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", workers]
+    return [*base, "-o", str(out), "--store", str(store), "--resume"], store, out
+
+
 def test_a_run_to_stdout_feeds_the_store_as_it_goes_and_equals_a_run_to_a_file(
     tmp_path: Path,
 ) -> None:
@@ -121,10 +129,7 @@ def test_a_run_stopped_by_sigterm_stops_without_filling_and_resume_fills_the_sto
 ) -> None:
     """A stopped run ends at once, its records in the NDJSON only (filling the store would
     delay the stop by the time the store takes); --resume stores them with the rest."""
-    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
-    store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
-    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
-    base += ["-o", str(out), "--store", str(store), "--resume"]
+    base, store, out = resumable_run(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkauth", *base], env=env, stderr=subprocess.DEVNULL
@@ -249,10 +254,7 @@ def test_a_lost_worker_marks_the_run_failed_and_resume_finishes_it(tmp_path: Pat
     """SIGKILL one worker process (as the OOM killer would): the CLI exits 1, and the runs row
     says so (unfinished, exit status 1: not a run killed outright, which has none); --resume
     then finishes the same run with every record once."""
-    listing, zones = write_world(tmp_path, N_KILL, dkim_every=100, lean=True)
-    store, out = tmp_path / "s.duckdb", tmp_path / "d.ndjson"
-    base = ["domains", str(listing), "--zones", str(zones), "--no-progress", "--workers", "2"]
-    base += ["-o", str(out), "--store", str(store), "--resume"]
+    base, store, out = resumable_run(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulkauth", *base],
