@@ -32,6 +32,15 @@ def part_path(parts: str | Path, number: int) -> Path:
     return Path(parts) / f"part-{number:05d}.ndjson"
 
 
+def assembled(parts: str | Path) -> bool:
+    """Whether the run in ``parts`` has written its output (a shard's late copy then keeps
+    nothing); an unreadable manifest counts as not assembled."""
+    try:
+        return bool(orjson.loads((Path(parts) / "manifest.json").read_bytes()).get("assembled"))
+    except (OSError, orjson.JSONDecodeError):
+        return False
+
+
 @dataclass(slots=True)
 class Manifest:
     path: Path

@@ -286,8 +286,8 @@ def _submit(
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:12]
-    futures = [
-        client.submit(
+    futures = {
+        shard.number: client.submit(
             run_shard,
             ShardTask(command, shard, config, str(parts.resolve()), messages),
             key=f"bulkauth-{run}-shard-{shard.number:05d}",
@@ -295,9 +295,9 @@ def _submit(
             pure=False,
         )
         for shard in pending
-    ]
+    }
     try:
-        for future in as_completed(futures):
+        for future in as_completed(list(futures.values())):
             try:
                 done: ShardDone = future.result()
             except BadInput:
@@ -307,9 +307,12 @@ def _submit(
                     f"a shard failed ({type(exc).__name__}: {exc}); the shards done are kept: "
                     "rerun with --resume to redo the others"
                 ) from None
+            # released at once: Dask would otherwise run a finished shard again when the
+            # worker holding its result is lost, and that copy could outlive the run
+            futures.pop(done.number).release()
             yield done
     finally:
-        client.cancel(futures)
+        client.cancel(list(futures.values()))
 
 
 def _assemble(

@@ -2,8 +2,10 @@
 pieces, writing the shard's part of the output itself.
 
 The part is written to a temporary file and renamed into place when the shard is whole, so
-a shard that Dask runs again (its worker was lost, the task raised) replaces its part: the
-output never holds a shard twice, nor half of one. Only counts go back to the driver.
+a shard that Dask runs again (its worker was lost, the task raised) never leaves half a part.
+A copy that finishes after another copy's part is in place, or after the driver assembled
+the output, throws its file away: a late copy can neither replace a part nor leave one
+behind once the run is over. Only counts go back to the driver.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bulkauth.cluster.manifest import part_path
+from bulkauth.cluster.manifest import assembled, part_path
 from bulkauth.cluster.shards import Shard
 from bulkauth.core.common.model import Counters
 from bulkauth.pipeline.archives import read_file, read_mbox_range
@@ -78,7 +80,8 @@ def run_shard(task: ShardTask) -> ShardDone:
         )
         if outcome.stopped_by is not None:
             raise RuntimeError(f"shard {task.shard.number} stopped by signal {outcome.stopped_by}")
-        os.replace(tmp, final)
+        if not (final.exists() or assembled(task.parts)):
+            os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
     result, progress = got[0]
